@@ -1,0 +1,3 @@
+//! wardcheck's shared core.
+
+pub mod blob;
