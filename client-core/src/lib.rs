@@ -1,3 +1,4 @@
 //! wardcheck's shared core.
 
 pub mod blob;
+pub mod model;
