@@ -2,3 +2,7 @@
 
 pub mod blob;
 pub mod model;
+pub mod photo;
+
+#[cfg(feature = "testing")]
+pub mod testing;

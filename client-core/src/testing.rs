@@ -1,0 +1,286 @@
+//! Builders for tests: deterministic camera-like photos, with or without EXIF.
+//!
+//! The pictures are gradients with a few large shapes, so that resizing, orientation
+//! and perceptual hashes have something real to work on; each seed draws a different
+//! picture. The builders panic on impossible arguments: they are for tests only.
+
+use std::io::Cursor;
+
+use exif::experimental::Writer;
+use exif::{Field, In, Rational, Tag, Value};
+use image::ImageEncoder;
+
+/// SplitMix64: small, fast and good enough to place shapes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn color(&mut self) -> [u8; 3] {
+        let v = self.next().to_le_bytes();
+        [v[0], v[1], v[2]]
+    }
+}
+
+/// A shape drawn over the background.
+enum Shape {
+    Rect { x0: i64, y0: i64, x1: i64, y1: i64 },
+    Ellipse { cx: i64, cy: i64, rx: i64, ry: i64 },
+}
+
+impl Shape {
+    fn contains(&self, x: i64, y: i64) -> bool {
+        match *self {
+            Shape::Rect { x0, y0, x1, y1 } => (x0..x1).contains(&x) && (y0..y1).contains(&y),
+            Shape::Ellipse { cx, cy, rx, ry } => {
+                let (dx, dy) = ((x - cx) as f64 / rx as f64, (y - cy) as f64 / ry as f64);
+                dx * dx + dy * dy <= 1.0
+            }
+        }
+    }
+}
+
+/// The RGB pixels (row by row, 3 bytes each) of the picture drawn for `seed`: a
+/// two-colour gradient in a seed-chosen direction under five large rectangles and
+/// ellipses, and a fine diagonal texture so JPEG has detail to keep.
+pub fn picture(width: u32, height: u32, seed: u64) -> Vec<u8> {
+    assert!(width > 0 && height > 0, "empty picture");
+    let (w, h) = (i64::from(width), i64::from(height));
+    let mut rng = Rng(seed ^ 0x005e_ed0f_ca11);
+    let (from, to) = (rng.color(), rng.color());
+    // Gradient direction, as a vector with components in -64..=64.
+    let (gx, gy) = (rng.below(129) as i64 - 64, rng.below(129) as i64 - 64);
+    let span = (gx.abs() * w + gy.abs() * h).max(1);
+    let offset = gx.min(0) * w + gy.min(0) * h;
+    let shapes: Vec<(Shape, [u8; 3])> = (0..5)
+        .map(|i| {
+            let (sw, sh) = (
+                w * (15 + rng.below(30) as i64) / 100,
+                h * (15 + rng.below(30) as i64) / 100,
+            );
+            let (x, y) = (rng.below(w as u64) as i64, rng.below(h as u64) as i64);
+            let shape = if i % 2 == 0 {
+                Shape::Rect {
+                    x0: x - sw / 2,
+                    y0: y - sh / 2,
+                    x1: x + sw / 2,
+                    y1: y + sh / 2,
+                }
+            } else {
+                Shape::Ellipse {
+                    cx: x,
+                    cy: y,
+                    rx: (sw / 2).max(1),
+                    ry: (sh / 2).max(1),
+                }
+            };
+            (shape, rng.color())
+        })
+        .collect();
+    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let t = gx * x + gy * y - offset; // 0..=span
+            let mut rgb = [0u8; 3];
+            for c in 0..3 {
+                let (a, b) = (i64::from(from[c]), i64::from(to[c]));
+                rgb[c] = (a + (b - a) * t / span) as u8;
+            }
+            if let Some((_, color)) = shapes.iter().rev().find(|(s, _)| s.contains(x, y)) {
+                rgb = *color;
+            }
+            // Texture: ±6 in a 7-pixel diagonal weave.
+            let texture = ((x + 2 * y) % 7 - 3) * 2;
+            out.extend(rgb.map(|v| (i64::from(v) + texture).clamp(0, 255) as u8));
+        }
+    }
+    out
+}
+
+/// `rgb` (as from [`picture`]) encoded as a baseline 4:2:0 JPEG at quality 90, as
+/// phone cameras write them.
+pub fn encode_jpeg(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    let (w, h) = (
+        u16::try_from(width).expect("width"),
+        u16::try_from(height).expect("height"),
+    );
+    encoder
+        .encode(rgb, w, h, jpeg_encoder::ColorType::Rgb)
+        .expect("encode test JPEG");
+    out
+}
+
+/// A `width × height` JPEG of the picture for `seed`, without EXIF.
+pub fn jpeg(width: u32, height: u32, seed: u64) -> Vec<u8> {
+    encode_jpeg(width, height, &picture(width, height, seed))
+}
+
+/// A `width × height` RGB PNG of the picture for `seed`.
+pub fn png(width: u32, height: u32, seed: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(
+            &picture(width, height, seed),
+            width,
+            height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .expect("encode test PNG");
+    out
+}
+
+/// The EXIF tags to write; `Default` writes none of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ExifSpec<'a> {
+    /// Orientation (1–8 are meaningful; other values are written as given).
+    pub orientation: Option<u16>,
+    /// Latitude and longitude in signed decimal degrees, written as EXIF's
+    /// degrees/minutes/seconds with N/S and E/W references.
+    pub gps: Option<(f64, f64)>,
+    /// GPSHPositioningError in metres (written only with `gps`).
+    pub gps_accuracy_m: Option<f64>,
+    /// DateTimeOriginal in EXIF's own format, `2024:05:01 10:20:30`.
+    pub taken_at: Option<&'a str>,
+    /// OffsetTimeOriginal, `+07:00`.
+    pub offset: Option<&'a str>,
+}
+
+fn dms(degrees: f64) -> Vec<Rational> {
+    let abs = degrees.abs();
+    let d = abs.floor();
+    let m = ((abs - d) * 60.0).floor();
+    let s = (abs - d - m / 60.0) * 3600.0;
+    vec![
+        Rational {
+            num: d as u32,
+            denom: 1,
+        },
+        Rational {
+            num: m as u32,
+            denom: 1,
+        },
+        Rational {
+            num: (s * 10_000.0).round() as u32,
+            denom: 10_000,
+        },
+    ]
+}
+
+/// The EXIF block (TIFF header and IFDs, as in an APP1 segment after `Exif\0\0`) for
+/// `spec`, written with kamadak-exif's writer.
+pub fn exif_tiff(spec: &ExifSpec) -> Vec<u8> {
+    let ascii = |s: &str| Value::Ascii(vec![s.as_bytes().to_vec()]);
+    let field = |tag, value| Field {
+        tag,
+        ifd_num: In::PRIMARY,
+        value,
+    };
+    // Never empty: a TIFF needs one entry at least.
+    let mut fields = vec![field(Tag::Software, ascii("wardcheck testing"))];
+    if let Some(orientation) = spec.orientation {
+        fields.push(field(Tag::Orientation, Value::Short(vec![orientation])));
+    }
+    if let Some(taken_at) = spec.taken_at {
+        fields.push(field(Tag::DateTimeOriginal, ascii(taken_at)));
+    }
+    if let Some(offset) = spec.offset {
+        fields.push(field(Tag::OffsetTimeOriginal, ascii(offset)));
+    }
+    if let Some((lat, lon)) = spec.gps {
+        fields.push(field(Tag::GPSVersionID, Value::Byte(vec![2, 3, 0, 0])));
+        fields.push(field(
+            Tag::GPSLatitudeRef,
+            ascii(if lat < 0.0 { "S" } else { "N" }),
+        ));
+        fields.push(field(Tag::GPSLatitude, Value::Rational(dms(lat))));
+        fields.push(field(
+            Tag::GPSLongitudeRef,
+            ascii(if lon < 0.0 { "W" } else { "E" }),
+        ));
+        fields.push(field(Tag::GPSLongitude, Value::Rational(dms(lon))));
+        if let Some(accuracy) = spec.gps_accuracy_m {
+            let r = Rational {
+                num: (accuracy * 100.0).round() as u32,
+                denom: 100,
+            };
+            fields.push(field(Tag::GPSHPositioningError, Value::Rational(vec![r])));
+        }
+    }
+    let mut writer = Writer::new();
+    for f in &fields {
+        writer.push_field(f);
+    }
+    let mut out = Cursor::new(Vec::new());
+    writer.write(&mut out, false).expect("write EXIF");
+    out.into_inner()
+}
+
+/// `jpeg` with an APP1 EXIF segment for `spec` inserted right after its SOI marker.
+pub fn with_exif(jpeg: &[u8], spec: &ExifSpec) -> Vec<u8> {
+    assert!(jpeg.starts_with(&[0xff, 0xd8]), "not a JPEG");
+    let tiff = exif_tiff(spec);
+    let length = u16::try_from(2 + 6 + tiff.len()).expect("EXIF too long");
+    let mut out = Vec::with_capacity(jpeg.len() + tiff.len() + 10);
+    out.extend_from_slice(&jpeg[..2]);
+    out.extend_from_slice(&[0xff, 0xe1]);
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// A JPEG like [`jpeg`] carrying the EXIF of `spec`.
+pub fn jpeg_with_exif(width: u32, height: u32, seed: u64, spec: &ExifSpec) -> Vec<u8> {
+    with_exif(&jpeg(width, height, seed), spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_are_deterministic_and_seeds_differ() {
+        assert_eq!(jpeg(64, 48, 1), jpeg(64, 48, 1));
+        assert_ne!(picture(64, 48, 1), picture(64, 48, 2));
+        assert_eq!(picture(5, 3, 9).len(), 5 * 3 * 3);
+        let png = png(10, 6, 3);
+        let decoded = image::load_from_memory(&png).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (10, 6));
+    }
+
+    #[test]
+    fn exif_is_readable_by_kamadak() {
+        let spec = ExifSpec {
+            orientation: Some(6),
+            gps: Some((10.5, -20.25)),
+            taken_at: Some("2024:05:01 10:20:30"),
+            ..ExifSpec::default()
+        };
+        let bytes = jpeg_with_exif(32, 16, 4, &spec);
+        let exif = exif::Reader::new()
+            .read_from_container(&mut Cursor::new(&bytes))
+            .unwrap();
+        let orientation = exif.get_field(Tag::Orientation, In::PRIMARY).unwrap();
+        assert_eq!(orientation.value.get_uint(0), Some(6));
+        let lon_ref = exif.get_field(Tag::GPSLongitudeRef, In::PRIMARY).unwrap();
+        assert_eq!(lon_ref.display_value().to_string(), "W");
+        // Still a JPEG that decodes.
+        let decoded = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (32, 16));
+    }
+}
