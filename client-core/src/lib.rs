@@ -1,8 +1,15 @@
 //! wardcheck's shared core.
 
 pub mod blob;
+pub mod doc;
+mod error;
 pub mod model;
 pub mod photo;
-
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod workspace;
+
+pub use error::{Error, Result};
+pub use store::BlobInfo;
+pub use workspace::{AssessmentSummary, SimilarEvidence, Workspace, WorkspaceConfig};

@@ -1,4 +1,5 @@
-//! Builders for tests: deterministic camera-like photos, with or without EXIF.
+//! Builders for tests: deterministic camera-like photos, with or without EXIF, a sample
+//! unit, and signed evidence records that need no image processing.
 //!
 //! The pictures are gradients with a few large shapes, so that resizing, orientation
 //! and perceptual hashes have something real to work on; each seed draws a different
@@ -9,6 +10,11 @@ use std::io::Cursor;
 use exif::experimental::Writer;
 use exif::{Field, In, Rational, Tag, Value};
 use image::ImageEncoder;
+
+use crate::blob::BlobHash;
+use crate::doc::Evidence;
+use crate::model::{Author, Unit};
+use crate::photo::{CaptureClaim, DeviceKey, PerceptualHash};
 
 /// SplitMix64: small, fast and good enough to place shapes.
 struct Rng(u64);
@@ -247,6 +253,53 @@ pub fn with_exif(jpeg: &[u8], spec: &ExifSpec) -> Vec<u8> {
 /// A JPEG like [`jpeg`] carrying the EXIF of `spec`.
 pub fn jpeg_with_exif(width: u32, height: u32, seed: u64, spec: &ExifSpec) -> Vec<u8> {
     with_exif(&jpeg(width, height, seed), spec)
+}
+
+// Documents.
+
+/// The unit the tests use: Ngô Mây ward police, Kon Tum.
+pub fn sample_unit() -> Unit {
+    Unit {
+        id: "kontum-ngo-may".into(),
+        name: "Công an phường Ngô Mây".into(),
+        city: "Kon Tum".into(),
+        province: "Kon Tum".into(),
+    }
+}
+
+/// A signed evidence record for made-up photo bytes `seed` (no image processing: fast).
+pub fn signed_evidence(seed: u64, by: &Author) -> Evidence {
+    let key = device_key(&by.device);
+    let claim = CaptureClaim {
+        evidence_hash: BlobHash::of(format!("evidence {seed}").as_bytes()),
+        thumbnail_hash: BlobHash::of(format!("thumbnail {seed}").as_bytes()),
+        captured_at: "2025-05-01T09:30:00+07:00".into(),
+        location: None,
+        officer: by.user.clone(),
+        device: by.device.clone(),
+    };
+    Evidence {
+        photo: claim.evidence_hash,
+        thumbnail: claim.thumbnail_hash,
+        perceptual_hash: PerceptualHash(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        width: 1600,
+        height: 1200,
+        caption: format!("photo {seed}"),
+        signature: key.sign(&claim),
+        captured_at: claim.captured_at,
+        location: None,
+        officer: claim.officer,
+        device: claim.device,
+        device_key: key.public_key(),
+        added_at_ms: seed as i64,
+        to_reconfirm: false,
+    }
+}
+
+/// A deterministic key pair for a device id, so tests can verify what they signed.
+pub fn device_key(device: &str) -> DeviceKey {
+    DeviceKey::from_secret_bytes(BlobHash::of(device.as_bytes()).as_bytes())
+        .expect("32 bytes make a key")
 }
 
 #[cfg(test)]

@@ -1,5 +1,11 @@
-//! model: pure types of the programme: templates, criteria, statuses, progress; no I/O.
+//! Pure types of the programme: templates, criteria, statuses, progress. No I/O.
 
+mod identity;
+mod progress;
+mod status;
 mod template;
 
+pub use identity::*;
+pub use progress::*;
+pub use status::*;
 pub use template::*;

@@ -1,0 +1,329 @@
+//! The read side: turning a document into views.
+
+use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, ValueRef};
+use serde::{Deserialize, Serialize};
+
+use super::{Assessment, DocumentId, Evidence, SCHEMA_VERSION, Shape};
+use crate::error::{Error, Result};
+use crate::model::{
+    Action, Criterion, Progress, Status, Template, TemplateKey, Transition, Unit, derive,
+};
+use crate::photo::GeoPoint;
+
+/// Everything a screen needs to show an assessment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssessmentView {
+    /// The document id.
+    pub id: DocumentId,
+    /// The ward unit.
+    pub unit: Unit,
+    /// The period, e.g. "2025".
+    pub period: String,
+    /// The template version the document was created from.
+    pub template: TemplateKey,
+    /// The criteria, in the template's order.
+    pub criteria: Vec<CriterionView>,
+    /// Counts per status.
+    pub progress: Progress,
+    /// Indicators of this period, with the previous period's values.
+    pub indicators: Vec<Indicator>,
+    /// Comments, oldest first.
+    pub comments: Vec<Comment>,
+}
+
+/// One criterion of an assessment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriterionView {
+    /// The criterion as the template defines it.
+    pub criterion: Criterion,
+    /// Its current status, derived from the log.
+    pub status: Status,
+    /// The current review round.
+    pub round: u64,
+    /// The collaborative note.
+    pub note: String,
+    /// Attached evidence (removed photos left out), oldest first.
+    pub evidence: Vec<Evidence>,
+    /// The review that decided the current round, if any.
+    pub review: Option<Transition>,
+    /// Reviews of the same round that lost to `review`: supervisors disagreed offline.
+    pub contested_by: Vec<Transition>,
+    /// The whole status log, in document order.
+    pub log: Vec<Transition>,
+}
+
+/// An indicator such as incidents this period, next to the previous period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Indicator {
+    /// The key, e.g. "incidents".
+    pub key: String,
+    /// This period's value, if entered.
+    pub value: Option<i64>,
+    /// The previous period's value, if known.
+    pub previous: Option<i64>,
+}
+
+/// A comment on a criterion or on the whole assessment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// The criterion it is about, or `None` for the whole assessment.
+    pub criterion: Option<String>,
+    /// Its author.
+    pub by: String,
+    /// The author's device.
+    pub device: String,
+    /// When, in ms since the epoch.
+    pub at_ms: i64,
+    /// The text.
+    pub text: String,
+}
+
+impl Assessment {
+    /// Builds the whole view.
+    pub fn view(&self) -> Result<AssessmentView> {
+        let doc = &self.doc;
+        let unit_obj = Shape.map(doc, &ROOT, "unit")?;
+        let unit = Unit {
+            id: string(doc, &unit_obj, "id")?,
+            name: string(doc, &unit_obj, "name")?,
+            city: string(doc, &unit_obj, "city")?,
+            province: string(doc, &unit_obj, "province")?,
+        };
+        let period = string(doc, &ROOT, "period")?;
+        let criteria = self
+            .template
+            .criteria
+            .iter()
+            .map(|c| self.build_criterion(c))
+            .collect::<Result<Vec<_>>>()?;
+        let progress = Progress::count(criteria.iter().map(|c| c.status));
+        Ok(AssessmentView {
+            id: DocumentId::for_assessment(&unit.id, &period),
+            unit,
+            period,
+            template: self.template.key(),
+            criteria,
+            progress,
+            indicators: self.indicators()?,
+            comments: self.comments()?,
+        })
+    }
+
+    /// Builds the view of one criterion.
+    pub fn criterion_view(&self, id: &str) -> Result<CriterionView> {
+        let criterion = self
+            .template
+            .criterion(id)
+            .ok_or_else(|| Error::UnknownCriterion(id.into()))?;
+        self.build_criterion(criterion)
+    }
+
+    /// Counts per status, without building the rest of the view.
+    pub fn progress(&self) -> Result<Progress> {
+        let statuses = self
+            .template
+            .criteria
+            .iter()
+            .map(|c| Ok(derive(&self.log(&c.id)?).status))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Progress::count(statuses))
+    }
+
+    fn build_criterion(&self, criterion: &Criterion) -> Result<CriterionView> {
+        let doc = &self.doc;
+        let log = self.log(&criterion.id)?;
+        let derived = derive(&log);
+        let (status, round) = (derived.status, derived.round);
+        let review = derived.review.cloned();
+        let contested_by = derived.concurrent_reviews.into_iter().cloned().collect();
+        let note = doc.text(Shape.criterion_child(doc, &criterion.id, "note")?)?;
+        let evidence_obj = Shape.criterion_child(doc, &criterion.id, "evidence")?;
+        let mut evidence = Vec::new();
+        for item in doc.map_range(&evidence_obj, ..) {
+            let id = item.id();
+            if matches!(item.value, ValueRef::Object(ObjType::Map)) && !boolean(doc, &id, "removed")
+            {
+                evidence.push(read_evidence(doc, &item.key, &id)?);
+            }
+        }
+        evidence.sort_by_key(|e| (e.added_at_ms, e.photo));
+        Ok(CriterionView {
+            criterion: criterion.clone(),
+            status,
+            round,
+            note,
+            evidence,
+            review,
+            contested_by,
+            log,
+        })
+    }
+
+    /// The status log of a criterion, in document order. Entries a foreign peer wrote in a
+    /// shape this build does not know are skipped, not fatal.
+    fn log(&self, criterion: &str) -> Result<Vec<Transition>> {
+        let doc = &self.doc;
+        let log = Shape.criterion_child(doc, criterion, "log")?;
+        Ok(doc
+            .list_range(&log, ..)
+            .filter_map(|item| {
+                let entry = item.id();
+                Some(Transition {
+                    action: Action::parse(&opt_string(doc, &entry, "action")?)?,
+                    round: opt_uint(doc, &entry, "round")?,
+                    by: opt_string(doc, &entry, "by").unwrap_or_default(),
+                    device: opt_string(doc, &entry, "device").unwrap_or_default(),
+                    at_ms: opt_int(doc, &entry, "at").unwrap_or_default(),
+                    reason: opt_string(doc, &entry, "reason"),
+                })
+            })
+            .collect())
+    }
+
+    fn indicators(&self) -> Result<Vec<Indicator>> {
+        let doc = &self.doc;
+        let current = Shape.map(doc, &ROOT, "indicators")?;
+        let previous = Shape.map(doc, &ROOT, "indicators_previous")?;
+        let mut keys: Vec<String> = doc.keys(&current).chain(doc.keys(&previous)).collect();
+        keys.sort();
+        keys.dedup();
+        Ok(keys
+            .into_iter()
+            .map(|key| Indicator {
+                value: opt_int(doc, &current, &key),
+                previous: opt_int(doc, &previous, &key),
+                key,
+            })
+            .collect())
+    }
+
+    fn comments(&self) -> Result<Vec<Comment>> {
+        let doc = &self.doc;
+        let comments = Shape.map(doc, &ROOT, "comments")?;
+        Ok(doc
+            .list_range(&comments, ..)
+            .filter_map(|item| {
+                let c = item.id();
+                Some(Comment {
+                    criterion: opt_string(doc, &c, "criterion"),
+                    by: opt_string(doc, &c, "by").unwrap_or_default(),
+                    device: opt_string(doc, &c, "device").unwrap_or_default(),
+                    at_ms: opt_int(doc, &c, "at").unwrap_or_default(),
+                    text: opt_string(doc, &c, "text")?,
+                })
+            })
+            .collect())
+    }
+}
+
+fn read_evidence(doc: &Automerge, key: &str, e: &ObjId) -> Result<Evidence> {
+    let malformed = |field: &str| Error::Malformed(format!("evidence field {field}"));
+    let parse = |field: &str| -> Result<String> {
+        opt_string(doc, e, field).ok_or_else(|| malformed(field))
+    };
+    let location = match (opt_f64(doc, e, "lat"), opt_f64(doc, e, "lon")) {
+        (Some(lat), Some(lon)) => GeoPoint::new(lat, lon, opt_f64(doc, e, "accuracy")).ok(),
+        _ => None,
+    };
+    Ok(Evidence {
+        photo: key.parse().map_err(|_| malformed("photo"))?,
+        thumbnail: parse("thumbnail")?
+            .parse()
+            .map_err(|_| malformed("thumbnail"))?,
+        perceptual_hash: parse("phash")?.parse().map_err(|_| malformed("phash"))?,
+        width: opt_uint(doc, e, "width").unwrap_or_default() as u32,
+        height: opt_uint(doc, e, "height").unwrap_or_default() as u32,
+        caption: opt_string(doc, e, "caption").unwrap_or_default(),
+        captured_at: opt_string(doc, e, "captured_at").unwrap_or_default(),
+        location,
+        officer: opt_string(doc, e, "officer").unwrap_or_default(),
+        device: opt_string(doc, e, "device").unwrap_or_default(),
+        device_key: parse("device_key")?
+            .parse()
+            .map_err(|_| malformed("device_key"))?,
+        signature: parse("signature")?
+            .parse()
+            .map_err(|_| malformed("signature"))?,
+        added_at_ms: opt_int(doc, e, "added_at").unwrap_or_default(),
+        to_reconfirm: boolean(doc, e, "to_reconfirm"),
+    })
+}
+
+/// Parses the template stored in the document.
+pub(super) fn template_of(doc: &Automerge) -> Result<Template> {
+    let t = Shape.map(doc, &ROOT, "template")?;
+    Ok(Template::from_json(&string(doc, &t, "json")?)?)
+}
+
+/// Checks the parts every view relies on.
+pub(super) fn check_schema(doc: &Automerge) -> Result<()> {
+    match opt_uint(doc, &ROOT, "schema") {
+        Some(SCHEMA_VERSION) => {}
+        Some(other) => {
+            return Err(Error::Malformed(format!(
+                "schema version {other}, this build reads {SCHEMA_VERSION}"
+            )));
+        }
+        None => return Err(Error::Malformed("no schema version".into())),
+    }
+    for key in [
+        "unit",
+        "template",
+        "criteria",
+        "indicators",
+        "indicators_previous",
+        "comments",
+    ] {
+        Shape.map(doc, &ROOT, key)?;
+    }
+    string(doc, &ROOT, "period")?;
+    Ok(())
+}
+
+fn scalar(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Scalar(value), _))) => Some(value.into_owned()),
+        _ => None,
+    }
+}
+
+pub(super) fn opt_string(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
+    match scalar(doc, obj, key)? {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+pub(super) fn string(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Result<String> {
+    opt_string(doc, obj, key).ok_or_else(|| Error::Malformed(format!("missing text {key:?}")))
+}
+
+fn opt_int(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<i64> {
+    match scalar(doc, obj, key)? {
+        ScalarValue::Int(i) => Some(i),
+        ScalarValue::Uint(u) => i64::try_from(u).ok(),
+        ScalarValue::Timestamp(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn opt_uint(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<u64> {
+    match scalar(doc, obj, key)? {
+        ScalarValue::Uint(u) => Some(u),
+        ScalarValue::Int(i) => u64::try_from(i).ok(),
+        _ => None,
+    }
+}
+
+fn opt_f64(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<f64> {
+    match scalar(doc, obj, key)? {
+        ScalarValue::F64(f) => Some(f),
+        ScalarValue::Int(i) => Some(i as f64),
+        ScalarValue::Uint(u) => Some(u as f64),
+        _ => None,
+    }
+}
+
+fn boolean(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> bool {
+    matches!(scalar(doc, obj, key), Some(ScalarValue::Boolean(true)))
+}

@@ -1,0 +1,62 @@
+//! The store's schema and its migrations.
+//!
+//! The schema version lives in SQLite's `user_version`. Each step from one version to the
+//! next is one numbered SQL file; all pending steps run in one transaction, so a crash
+//! during an upgrade leaves the old version intact.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// The schema version this build writes.
+pub(crate) const VERSION: u32 = 1;
+
+const MIGRATIONS: [&str; VERSION as usize] = [include_str!("migrations/001_init.sql")];
+
+/// Brings the database to [`VERSION`], or refuses one written by a newer build.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > VERSION {
+        return Err(Error::StoreTooNew {
+            found,
+            supported: VERSION,
+        });
+    }
+    if found == VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for step in &MIGRATIONS[found as usize..] {
+        tx.execute_batch(step)?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_reaches_the_current_version_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: u32 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Error::StoreTooNew { found, .. }) if found == VERSION + 1
+        ));
+    }
+}

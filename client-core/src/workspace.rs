@@ -1,0 +1,900 @@
+//! The workspace: one folder on the device holding the store, opened once per process.
+//!
+//! A [`Workspace`] is what the phone app (through `ffi`) and tests talk to. It keeps the
+//! documents it has used in memory and writes every edit to SQLite before returning, in
+//! the same transaction as the photo blobs the edit references.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::blob::{BlobHash, BlobKind};
+use crate::doc::{
+    Assessment, AssessmentView, Conflict, CriterionView, DocumentId, Evidence, FieldValue,
+    HistoryEntry,
+};
+use crate::error::{Error, Result};
+use crate::model::{Action, Author, Progress, Status, Template, TemplateKey, Unit};
+use crate::photo::{
+    self, CaptureClaim, DeviceKey, GeoPoint, PerceptualHash, PhotoConfig, PublicKey,
+};
+use crate::store::{BlobInfo, Store};
+
+/// How a workspace behaves; [`Default`] suits phones.
+#[derive(Debug, Clone)]
+pub struct WorkspaceConfig {
+    /// Photo processing limits and sizes.
+    pub photo: PhotoConfig,
+    /// Compact a document (one snapshot instead of many chunks) once it has this many
+    /// chunks; keeps opening a long-edited document fast.
+    pub compact_after_chunks: usize,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        Self {
+            photo: PhotoConfig::default(),
+            compact_after_chunks: 64,
+        }
+    }
+}
+
+/// A line of the assessments list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssessmentSummary {
+    /// The document id.
+    pub id: DocumentId,
+    /// The ward unit.
+    pub unit: Unit,
+    /// The period.
+    pub period: String,
+    /// The template version.
+    pub template: TemplateKey,
+    /// Counts per status.
+    pub progress: Progress,
+}
+
+/// Evidence that looks like a given photo, found by perceptual hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimilarEvidence {
+    /// The assessment it is attached to.
+    pub document: DocumentId,
+    /// That assessment's unit id.
+    pub unit_id: String,
+    /// That assessment's period.
+    pub period: String,
+    /// The criterion.
+    pub criterion: String,
+    /// The evidence record.
+    pub evidence: Evidence,
+    /// Hamming distance of the perceptual hashes (0: the same picture).
+    pub distance: u32,
+}
+
+/// One device's local data: a folder with a SQLite store, opened by one process at a time.
+///
+/// `Send + Sync`: calls from several threads are serialised on an internal lock. Photo
+/// processing runs outside that lock.
+pub struct Workspace {
+    inner: Mutex<Inner>,
+    device_id: String,
+    device_key: DeviceKey,
+    config: WorkspaceConfig,
+    // Held for the workspace's lifetime: a second process must not write the same store
+    // with the same in-memory documents.
+    _lock: File,
+}
+
+struct Inner {
+    store: Store,
+    docs: HashMap<DocumentId, Assessment>,
+    templates: BTreeMap<TemplateKey, Arc<Template>>,
+    user: Option<String>,
+}
+
+const DATABASE_FILE: &str = "wardcheck.sqlite3";
+const LOCK_FILE: &str = "wardcheck.lock";
+const USER_SETTING: &str = "user";
+
+impl Workspace {
+    /// Opens the workspace in `dir` (created if missing) with the default configuration.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir, WorkspaceConfig::default())
+    }
+
+    /// Opens the workspace in `dir` (created if missing).
+    ///
+    /// On first open it creates the device's id and key pair and installs the sample
+    /// templates. Fails with [`Error::Locked`] if another process has it open.
+    pub fn open_with(dir: impl AsRef<Path>, config: WorkspaceConfig) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)?;
+        let lock = File::create(dir.join(LOCK_FILE))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => Error::Locked,
+            std::fs::TryLockError::Error(e) => Error::Io(e),
+        })?;
+        let mut store = Store::open(&dir.join(DATABASE_FILE))?;
+        let (device_id, device_key) = match store.device()? {
+            Some(row) => (
+                row.device_id,
+                DeviceKey::from_secret_bytes(&row.secret_key)?,
+            ),
+            None => {
+                let key = DeviceKey::generate()?;
+                let id = random_id()?;
+                store.write(|w| {
+                    w.set_device(
+                        &id,
+                        &key.secret_bytes(),
+                        &key.public_key().to_string(),
+                        now_ms(),
+                    )?;
+                    for template in crate::model::sample_templates() {
+                        w.put_template(&template.id, template.version, &template.to_json())?;
+                    }
+                    Ok(())
+                })?;
+                (id, key)
+            }
+        };
+        let mut templates = BTreeMap::new();
+        for json in store.templates()? {
+            let template = Template::from_json(&json)?;
+            templates.insert(template.key(), Arc::new(template));
+        }
+        let user = store.setting(USER_SETTING)?;
+        Ok(Self {
+            inner: Mutex::new(Inner {
+                store,
+                docs: HashMap::new(),
+                templates,
+                user,
+            }),
+            device_id,
+            device_key,
+            config,
+            _lock: lock,
+        })
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// This device's public key, which verifies its evidence signatures.
+    pub fn device_public_key(&self) -> PublicKey {
+        self.device_key.public_key()
+    }
+
+    /// Signs a user in on this device: their id is recorded with every edit from now on.
+    pub fn set_user(&self, user: &str) -> Result<()> {
+        let user = user.trim();
+        if user.is_empty() {
+            return Err(Error::InvalidInput("a user id cannot be empty".into()));
+        }
+        let mut inner = self.lock();
+        inner.store.write(|w| w.set_setting(USER_SETTING, user))?;
+        inner.user = Some(user.into());
+        Ok(())
+    }
+
+    /// The signed-in user, if any.
+    pub fn user(&self) -> Option<String> {
+        self.lock().user.clone()
+    }
+
+    /// Installs a template from its JSON (replacing the same id and version).
+    pub fn install_template(&self, json: &str) -> Result<TemplateKey> {
+        let template = Template::from_json(json)?;
+        let key = template.key();
+        let mut inner = self.lock();
+        inner
+            .store
+            .write(|w| w.put_template(&template.id, template.version, &template.to_json()))?;
+        inner.templates.insert(key.clone(), Arc::new(template));
+        Ok(key)
+    }
+
+    /// Every installed template, by id then version.
+    pub fn templates(&self) -> Vec<Arc<Template>> {
+        self.lock().templates.values().cloned().collect()
+    }
+
+    /// Creates `unit`'s assessment for `period` from an installed template.
+    pub fn create_assessment(
+        &self,
+        unit: &Unit,
+        period: &str,
+        template: &TemplateKey,
+    ) -> Result<DocumentId> {
+        let mut inner = self.lock();
+        let template = inner.template(template)?;
+        let assessment = Assessment::create(unit, period, template)?;
+        inner.insert_new(assessment)
+    }
+
+    /// Creates the next period's assessment from `previous` (see
+    /// [`Assessment::create_next`]).
+    pub fn create_next_period(
+        &self,
+        previous: &DocumentId,
+        period: &str,
+        template: &TemplateKey,
+    ) -> Result<DocumentId> {
+        let mut inner = self.lock();
+        let author = inner.author(&self.device_id)?;
+        let template = inner.template(template)?;
+        let next =
+            Assessment::create_next(inner.doc(previous)?, period, template, &author, now_ms())?;
+        inner.insert_new(next)
+    }
+
+    /// Every assessment in the workspace with its progress.
+    pub fn assessments(&self) -> Result<Vec<AssessmentSummary>> {
+        let mut inner = self.lock();
+        let ids = inner.store.document_ids()?;
+        ids.iter()
+            .map(|id| {
+                let view = inner.doc(id)?.view()?;
+                Ok(AssessmentSummary {
+                    id: view.id,
+                    unit: view.unit,
+                    period: view.period,
+                    template: view.template,
+                    progress: view.progress,
+                })
+            })
+            .collect()
+    }
+
+    /// The whole view of an assessment.
+    pub fn view(&self, id: &DocumentId) -> Result<AssessmentView> {
+        self.lock().doc(id)?.view()
+    }
+
+    /// One criterion's view.
+    pub fn criterion(&self, id: &DocumentId, criterion: &str) -> Result<CriterionView> {
+        self.lock().doc(id)?.criterion_view(criterion)
+    }
+
+    /// Counts per status ("18/22 met, 4 under review").
+    pub fn progress(&self, id: &DocumentId) -> Result<Progress> {
+        self.lock().doc(id)?.progress()
+    }
+
+    /// Who changed what, when: all changes, or those of one criterion.
+    pub fn history(&self, id: &DocumentId, criterion: Option<&str>) -> Result<Vec<HistoryEntry>> {
+        Ok(self.lock().doc(id)?.history(criterion))
+    }
+
+    /// Fields that concurrent offline edits left with different values.
+    pub fn conflicts(&self, id: &DocumentId) -> Result<Vec<Conflict>> {
+        Ok(self.lock().doc(id)?.conflicts())
+    }
+
+    /// A lifecycle step (see [`Assessment::step`]).
+    pub fn step(
+        &self,
+        id: &DocumentId,
+        criterion: &str,
+        action: Action,
+        reason: Option<&str>,
+    ) -> Result<Status> {
+        self.edit(id, |doc, by, now| {
+            doc.step(criterion, action, reason, by, now)
+        })
+    }
+
+    /// Replaces a criterion's note.
+    pub fn set_note(&self, id: &DocumentId, criterion: &str, text: &str) -> Result<()> {
+        self.edit(id, |doc, by, now| doc.set_note(criterion, text, by, now))
+    }
+
+    /// Changes a photo's caption.
+    pub fn set_caption(
+        &self,
+        id: &DocumentId,
+        criterion: &str,
+        photo: &BlobHash,
+        caption: &str,
+    ) -> Result<()> {
+        self.edit(id, |doc, by, now| {
+            doc.set_caption(criterion, photo, caption, by, now)
+        })
+    }
+
+    /// Confirms a carried-over photo.
+    pub fn confirm_evidence(
+        &self,
+        id: &DocumentId,
+        criterion: &str,
+        photo: &BlobHash,
+    ) -> Result<()> {
+        self.edit(id, |doc, by, now| {
+            doc.confirm_evidence(criterion, photo, by, now)
+        })
+    }
+
+    /// Detaches a photo (kept in the document, flagged).
+    pub fn remove_evidence(
+        &self,
+        id: &DocumentId,
+        criterion: &str,
+        photo: &BlobHash,
+    ) -> Result<()> {
+        self.edit(id, |doc, by, now| {
+            doc.remove_evidence(criterion, photo, by, now)
+        })
+    }
+
+    /// Sets an indicator of this period.
+    pub fn set_indicator(&self, id: &DocumentId, key: &str, value: i64) -> Result<()> {
+        self.edit(id, |doc, by, now| doc.set_indicator(key, value, by, now))
+    }
+
+    /// Adds a comment.
+    pub fn add_comment(&self, id: &DocumentId, criterion: Option<&str>, text: &str) -> Result<()> {
+        self.edit(id, |doc, by, now| doc.add_comment(criterion, text, by, now))
+    }
+
+    /// Settles a conflict with the chosen value.
+    pub fn settle(&self, id: &DocumentId, path: &str, value: FieldValue) -> Result<()> {
+        self.edit(id, |doc, by, now| doc.settle(path, value, by, now))
+    }
+
+    /// Turns camera bytes into evidence on a criterion: processes the photo, signs the
+    /// capture record with this device's key, and stores both blobs and the document change
+    /// in one transaction. `fallback_location` (the app's own fix) is used when the photo
+    /// has no GPS in its EXIF. Bad photos fail with [`Error::Photo`] and store nothing.
+    pub fn add_photo(
+        &self,
+        id: &DocumentId,
+        criterion: &str,
+        camera_bytes: &[u8],
+        caption: &str,
+        fallback_location: Option<GeoPoint>,
+    ) -> Result<Evidence> {
+        let user = self.lock().author(&self.device_id)?.user;
+        let processed = photo::process(camera_bytes, &self.config.photo)?;
+        let now = now_ms();
+        let claim = CaptureClaim {
+            evidence_hash: processed.evidence_hash,
+            thumbnail_hash: processed.thumbnail_hash,
+            captured_at: processed
+                .metadata
+                .captured_at
+                .clone()
+                .unwrap_or_else(now_iso),
+            location: processed.metadata.location.or(fallback_location),
+            officer: user,
+            device: self.device_id.clone(),
+        };
+        let evidence = Evidence {
+            photo: claim.evidence_hash,
+            thumbnail: claim.thumbnail_hash,
+            perceptual_hash: processed.perceptual_hash,
+            width: processed.evidence_width,
+            height: processed.evidence_height,
+            caption: caption.trim().to_owned(),
+            signature: self.device_key.sign(&claim),
+            captured_at: claim.captured_at,
+            location: claim.location,
+            officer: claim.officer,
+            device: claim.device,
+            device_key: self.device_key.public_key(),
+            added_at_ms: now,
+            to_reconfirm: false,
+        };
+        let blobs = [
+            (
+                evidence.photo,
+                BlobKind::Evidence,
+                processed.evidence.as_slice(),
+            ),
+            (
+                evidence.thumbnail,
+                BlobKind::Thumbnail,
+                processed.thumbnail.as_slice(),
+            ),
+        ];
+        self.edit_with_blobs(id, &blobs, |doc, by, now| {
+            doc.add_evidence(criterion, &evidence, by, now)
+        })?;
+        Ok(evidence)
+    }
+
+    /// A stored blob's bytes (evidence or thumbnail), or `None` if not on this device.
+    pub fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
+        self.lock().store.blob(hash)
+    }
+
+    /// Verifies an evidence record against a trusted device key, and against the photo's
+    /// bytes when this device has them.
+    pub fn verify_evidence(&self, evidence: &Evidence, trusted_key: &PublicKey) -> Result<()> {
+        let photo = self.blob(&evidence.photo)?;
+        Ok(evidence.verify(trusted_key, photo.as_deref())?)
+    }
+
+    /// Evidence in any assessment of the workspace whose picture looks like `like`
+    /// (Hamming distance of perceptual hashes at most `max_distance`), closest first.
+    pub fn similar_evidence(
+        &self,
+        like: PerceptualHash,
+        max_distance: u32,
+    ) -> Result<Vec<SimilarEvidence>> {
+        let mut inner = self.lock();
+        let mut found = Vec::new();
+        for id in inner.store.document_ids()? {
+            let view = inner.doc(&id)?.view()?;
+            for c in &view.criteria {
+                for evidence in &c.evidence {
+                    let distance = evidence.perceptual_hash.distance(&like);
+                    if distance <= max_distance {
+                        found.push(SimilarEvidence {
+                            document: id,
+                            unit_id: view.unit.id.clone(),
+                            period: view.period.clone(),
+                            criterion: c.criterion.id.clone(),
+                            evidence: evidence.clone(),
+                            distance,
+                        });
+                    }
+                }
+            }
+        }
+        found.sort_by_key(|s| s.distance);
+        Ok(found)
+    }
+
+    /// The whole document, compacted, for sending to another replica.
+    pub fn export_document(&self, id: &DocumentId) -> Result<Vec<u8>> {
+        Ok(self.lock().doc(id)?.save())
+    }
+
+    /// Takes in a document (or changes to one) from another replica, storing what is new.
+    /// Bytes that are not an assessment are refused and nothing is stored.
+    pub fn import_document(&self, bytes: &[u8]) -> Result<DocumentId> {
+        let incoming = Assessment::load(bytes)?;
+        let id = incoming.id()?;
+        let mut inner = self.lock();
+        match inner.doc(&id) {
+            Err(Error::UnknownDocument(_)) => inner.insert_new(incoming),
+            Err(e) => Err(e),
+            Ok(_) => {
+                let limit = self.config.compact_after_chunks;
+                inner.change(&id, &[], now_ms(), limit, |doc| doc.apply(bytes))?;
+                Ok(id)
+            }
+        }
+    }
+
+    /// What this device knows of a blob, or `None` if it has never stored it.
+    pub fn blob_info(&self, hash: &BlobHash) -> Result<Option<BlobInfo>> {
+        self.lock().store.blob_info(hash)
+    }
+
+    /// Blobs the relay has not confirmed yet, thumbnails first.
+    pub fn pending_uploads(&self) -> Result<Vec<BlobInfo>> {
+        self.lock().store.pending_uploads()
+    }
+
+    /// Records that the relay holds a blob, so it is never sent again.
+    pub fn mark_uploaded(&self, hash: &BlobHash) -> Result<()> {
+        self.lock().store.write(|w| w.mark_uploaded(hash))
+    }
+
+    /// The saved sync state with `peer` for a document, if any.
+    pub fn sync_state(&self, peer: &str, id: &DocumentId) -> Result<Option<Vec<u8>>> {
+        self.lock().store.sync_state(peer, id)
+    }
+
+    /// Saves the sync state with `peer` for a document, so the next sync resumes from it.
+    pub fn save_sync_state(&self, peer: &str, id: &DocumentId, state: &[u8]) -> Result<()> {
+        self.lock()
+            .store
+            .write(|w| w.set_sync_state(peer, id, state))
+    }
+
+    /// Checks the database's integrity (for diagnostics and crash tests).
+    pub fn integrity_check(&self) -> Result<()> {
+        self.lock().store.integrity_check()
+    }
+
+    fn edit<T>(
+        &self,
+        id: &DocumentId,
+        f: impl FnOnce(&mut Assessment, &Author, i64) -> Result<T>,
+    ) -> Result<T> {
+        self.edit_with_blobs(id, &[], f)
+    }
+
+    /// Applies `f` as the signed-in user and stores the change together with `blobs` in
+    /// one transaction.
+    fn edit_with_blobs<T>(
+        &self,
+        id: &DocumentId,
+        blobs: &[(BlobHash, BlobKind, &[u8])],
+        f: impl FnOnce(&mut Assessment, &Author, i64) -> Result<T>,
+    ) -> Result<T> {
+        let mut inner = self.lock();
+        let author = inner.author(&self.device_id)?;
+        let now = now_ms();
+        let limit = self.config.compact_after_chunks;
+        inner.change(id, blobs, now, limit, |doc| f(doc, &author, now))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the store half-written (SQLite
+        // transactions), so a poisoned lock is safe to keep using.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    fn author(&self, device: &str) -> Result<Author> {
+        let user = self.user.clone().ok_or(Error::NotSignedIn)?;
+        Ok(Author::new(user, device))
+    }
+
+    fn template(&self, key: &TemplateKey) -> Result<Arc<Template>> {
+        self.templates
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTemplate(key.clone()))
+    }
+
+    /// The document, from memory or loaded from the store.
+    fn doc(&mut self, id: &DocumentId) -> Result<&mut Assessment> {
+        if !self.docs.contains_key(id) {
+            let stored = self
+                .store
+                .document(id)?
+                .ok_or(Error::UnknownDocument(*id))?;
+            let mut doc = automerge::Automerge::load(&stored.snapshot)?;
+            for chunk in &stored.chunks {
+                doc.load_incremental(chunk)?;
+            }
+            self.docs.insert(*id, Assessment::from_automerge(doc)?);
+        }
+        self.docs.get_mut(id).ok_or(Error::UnknownDocument(*id))
+    }
+
+    fn insert_new(&mut self, assessment: Assessment) -> Result<DocumentId> {
+        let view = assessment.view()?;
+        let snapshot = assessment.save();
+        self.store.write(|w| {
+            w.insert_document(&view.id, &view.unit.id, &view.period, &snapshot, now_ms())
+        })?;
+        self.docs.insert(view.id, assessment);
+        Ok(view.id)
+    }
+
+    /// Applies `f` to the document and stores the new changes, with `blobs`, in one
+    /// transaction. If storing fails, the in-memory document is dropped so that the next
+    /// call reloads what is really on disk: the caller sees the error and nothing half-done.
+    fn change<T>(
+        &mut self,
+        id: &DocumentId,
+        blobs: &[(BlobHash, BlobKind, &[u8])],
+        now: i64,
+        compact_after_chunks: usize,
+        f: impl FnOnce(&mut Assessment) -> Result<T>,
+    ) -> Result<T> {
+        let doc = self.doc(id)?;
+        let before = doc.heads();
+        let out = f(doc)?;
+        if doc.heads() == before && blobs.is_empty() {
+            return Ok(out);
+        }
+        let chunk = doc.save_after(&before);
+        let stored = self.store.write(|w| {
+            for (hash, kind, bytes) in blobs {
+                w.put_blob(hash, *kind, bytes, now)?;
+            }
+            w.append_chunk(id, &chunk, now)
+        });
+        if let Err(e) = stored {
+            self.docs.remove(id);
+            return Err(e);
+        }
+        self.compact_if_due(id, compact_after_chunks)?;
+        Ok(out)
+    }
+
+    /// Folds the chunks into a new snapshot once there are `limit` of them.
+    fn compact_if_due(&mut self, id: &DocumentId, limit: usize) -> Result<()> {
+        if self.store.chunk_count(id)? < limit {
+            return Ok(());
+        }
+        let snapshot = self.doc(id)?.save();
+        self.store.write(|w| w.replace_snapshot(id, &snapshot))
+    }
+}
+
+fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn now_iso() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn random_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    Ok(hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sample_templates;
+    use crate::testing::{jpeg, sample_unit};
+
+    fn template_2023() -> TemplateKey {
+        sample_templates().remove(0).key()
+    }
+
+    fn signed_in(dir: &Path, user: &str) -> Workspace {
+        let ws = Workspace::open(dir).unwrap();
+        ws.set_user(user).unwrap();
+        ws
+    }
+
+    fn new_assessment(ws: &Workspace) -> DocumentId {
+        ws.create_assessment(&sample_unit(), "2025", &template_2023())
+            .unwrap()
+    }
+
+    #[test]
+    fn first_open_creates_the_device_and_installs_the_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let (device, key) = {
+            let ws = Workspace::open(dir.path()).unwrap();
+            assert_eq!(ws.templates().len(), 2);
+            assert_eq!(ws.user(), None);
+            (ws.device_id().to_owned(), ws.device_public_key())
+        };
+        let ws = Workspace::open(dir.path()).unwrap();
+        assert_eq!(ws.device_id(), device);
+        assert_eq!(ws.device_public_key(), key);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Workspace::open(dir.path()).unwrap();
+        assert!(matches!(Workspace::open(dir.path()), Err(Error::Locked)));
+    }
+
+    #[test]
+    fn edits_need_a_signed_in_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let id = new_assessment(&ws);
+        assert!(matches!(
+            ws.set_note(&id, "c01", "x"),
+            Err(Error::NotSignedIn)
+        ));
+        assert!(matches!(ws.set_user("  "), Err(Error::InvalidInput(_))));
+        ws.set_user("officer-1").unwrap();
+        ws.set_note(&id, "c01", "x").unwrap();
+        drop(ws);
+        assert_eq!(
+            Workspace::open(dir.path()).unwrap().user().as_deref(),
+            Some("officer-1")
+        );
+    }
+
+    #[test]
+    fn edits_survive_reopening_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WorkspaceConfig {
+            compact_after_chunks: 4,
+            ..WorkspaceConfig::default()
+        };
+        let (id, before) = {
+            let ws = Workspace::open_with(dir.path(), config.clone()).unwrap();
+            ws.set_user("officer-1").unwrap();
+            let id = new_assessment(&ws);
+            for n in 0..21 {
+                ws.set_note(&id, "c01", &format!("draft {n}")).unwrap();
+            }
+            ws.step(&id, "c01", Action::Submit, None).unwrap();
+            assert!(ws.lock().store.chunk_count(&id).unwrap() < 4);
+            (id, ws.view(&id).unwrap())
+        };
+        let ws = Workspace::open_with(dir.path(), config).unwrap();
+        assert_eq!(ws.view(&id).unwrap(), before);
+        assert_eq!(before.criteria[0].note, "draft 20");
+        assert_eq!(ws.history(&id, Some("c01")).unwrap().len(), 22);
+        assert!(matches!(
+            ws.create_assessment(&sample_unit(), "2025", &template_2023()),
+            Err(Error::DocumentExists(_))
+        ));
+    }
+
+    #[test]
+    fn a_photo_becomes_signed_evidence_with_its_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = signed_in(dir.path(), "officer-1");
+        let id = new_assessment(&ws);
+        let here = GeoPoint::new(14.35, 108.0, Some(8.0)).unwrap();
+        let evidence = ws
+            .add_photo(&id, "c04", &jpeg(640, 480, 1), " façade ", Some(here))
+            .unwrap();
+        assert_eq!(evidence.caption, "façade");
+        assert_eq!(evidence.location, Some(here));
+        assert_eq!(
+            (evidence.officer.as_str(), evidence.device.as_str()),
+            ("officer-1", ws.device_id())
+        );
+        assert_eq!(
+            ws.criterion(&id, "c04").unwrap().evidence,
+            vec![evidence.clone()]
+        );
+        ws.verify_evidence(&evidence, &ws.device_public_key())
+            .unwrap();
+
+        let pending: Vec<_> = ws
+            .pending_uploads()
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.hash, b.kind))
+            .collect();
+        assert_eq!(
+            pending,
+            vec![
+                (evidence.thumbnail, BlobKind::Thumbnail),
+                (evidence.photo, BlobKind::Evidence)
+            ]
+        );
+        ws.mark_uploaded(&evidence.thumbnail).unwrap();
+        assert!(ws.blob_info(&evidence.thumbnail).unwrap().unwrap().uploaded);
+        assert_eq!(ws.pending_uploads().unwrap().len(), 1);
+
+        // A record whose GPS was edited, or checked against another device's key, fails.
+        let mut moved = evidence.clone();
+        moved.location = GeoPoint::new(21.0, 105.8, None).ok();
+        assert!(matches!(
+            ws.verify_evidence(&moved, &ws.device_public_key()),
+            Err(Error::Provenance(_))
+        ));
+        let other = DeviceKey::generate().unwrap().public_key();
+        assert!(ws.verify_evidence(&evidence, &other).is_err());
+    }
+
+    #[test]
+    fn a_bad_photo_is_refused_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = signed_in(dir.path(), "officer-1");
+        let id = new_assessment(&ws);
+        let history = ws.history(&id, None).unwrap().len();
+        for bad in [&b""[..], b"not a photo", &jpeg(640, 480, 1)[..200]] {
+            assert!(matches!(
+                ws.add_photo(&id, "c04", bad, "x", None),
+                Err(Error::Photo(_))
+            ));
+        }
+        assert!(matches!(
+            ws.add_photo(&id, "nope", &jpeg(64, 48, 1), "x", None),
+            Err(Error::UnknownCriterion(_))
+        ));
+        assert!(ws.pending_uploads().unwrap().is_empty());
+        assert_eq!(ws.history(&id, None).unwrap().len(), history);
+    }
+
+    #[test]
+    fn a_reused_photo_is_found_in_another_assessment() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = signed_in(dir.path(), "officer-1");
+        let first = new_assessment(&ws);
+        let other_unit = Unit {
+            id: "kontum-tran-hung-dao".into(),
+            name: "Công an phường Trần Hưng Đạo".into(),
+            ..sample_unit()
+        };
+        let second = ws
+            .create_assessment(&other_unit, "2025", &template_2023())
+            .unwrap();
+        let original = ws
+            .add_photo(&first, "c04", &jpeg(800, 600, 7), "", None)
+            .unwrap();
+        ws.add_photo(&first, "c05", &jpeg(800, 600, 99), "", None)
+            .unwrap();
+        // The same picture, forwarded (re-encoded) and attached to another ward's criterion.
+        let forwarded = ws.blob(&original.photo).unwrap().unwrap();
+        let reused = ws.add_photo(&second, "c06", &forwarded, "", None).unwrap();
+        assert_ne!(reused.photo, original.photo);
+        let found = ws.similar_evidence(reused.perceptual_hash, 6).unwrap();
+        let places: Vec<_> = found
+            .iter()
+            .map(|s| (s.document, s.criterion.as_str()))
+            .collect();
+        assert!(places.contains(&(second, "c06")));
+        assert!(places.contains(&(first, "c04")), "{found:?}");
+        assert!(!places.contains(&(first, "c05")));
+        assert!(found.windows(2).all(|w| w[0].distance <= w[1].distance));
+        assert!(found.iter().any(|s| s.evidence == reused));
+    }
+
+    #[test]
+    fn two_devices_exchange_documents_and_converge() {
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = signed_in(dir_a.path(), "officer-1");
+        let b = signed_in(dir_b.path(), "officer-2");
+        // Both create the same assessment offline.
+        let id = new_assessment(&a);
+        assert_eq!(new_assessment(&b), id);
+        a.set_note(&id, "c01", "from a").unwrap();
+        b.set_indicator(&id, "incidents", 5).unwrap();
+        b.import_document(&a.export_document(&id).unwrap()).unwrap();
+        a.import_document(&b.export_document(&id).unwrap()).unwrap();
+        assert_eq!(a.view(&id).unwrap(), b.view(&id).unwrap());
+        assert_eq!(a.view(&id).unwrap().criteria[0].note, "from a");
+        // A device that never had it gets it whole.
+        let dir_c = tempfile::tempdir().unwrap();
+        let c = Workspace::open(dir_c.path()).unwrap();
+        assert_eq!(
+            c.import_document(&a.export_document(&id).unwrap()).unwrap(),
+            id
+        );
+        assert_eq!(c.view(&id).unwrap(), a.view(&id).unwrap());
+        assert!(c.import_document(b"garbage").is_err());
+        assert_eq!(c.assessments().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn templates_install_and_unknown_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = signed_in(dir.path(), "officer-1");
+        let mut custom = sample_templates().remove(1);
+        custom.version = 2026;
+        let key = ws.install_template(&custom.to_json()).unwrap();
+        assert_eq!(ws.templates().len(), 3);
+        ws.create_assessment(&sample_unit(), "2026", &key).unwrap();
+        let missing = TemplateKey {
+            id: "other".into(),
+            version: 1,
+        };
+        assert!(matches!(
+            ws.create_assessment(&sample_unit(), "2027", &missing),
+            Err(Error::UnknownTemplate(_))
+        ));
+        assert!(matches!(
+            ws.install_template("{\n  \"id\": 3\n}"),
+            Err(Error::Template(_))
+        ));
+    }
+
+    #[test]
+    fn sync_states_are_kept_per_peer_and_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let id = new_assessment(&ws);
+        assert_eq!(ws.sync_state("relay", &id).unwrap(), None);
+        ws.save_sync_state("relay", &id, b"state").unwrap();
+        assert_eq!(
+            ws.sync_state("relay", &id).unwrap().as_deref(),
+            Some(&b"state"[..])
+        );
+    }
+
+    #[test]
+    fn workspace_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Workspace>();
+    }
+}
