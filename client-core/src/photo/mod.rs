@@ -7,8 +7,10 @@
 //! the location goes into the signed [`provenance::CaptureClaim`] instead, so a blob
 //! shared on its own leaks nothing.
 //!
-//! Everything here is pure: bytes in, bytes out, no disk and no network. It runs on
-//! one core: the phone has other work, and a batch of photos is processed one by one.
+//! Everything here is pure: bytes in, bytes out, no disk and no network. It is built
+//! for one core (no thread pool; the phone has other work, and photos are processed
+//! one by one), though jpeg-decoder itself hands each colour component of a large
+//! JPEG to a short-lived worker thread, which it offers no way to turn off.
 //!
 //! Speed comes from not decoding what is thrown away: a 12 MP JPEG is decoded with a
 //! DCT-domain downscale (1/2, 1/4 or 1/8) straight to the smallest size that is still
