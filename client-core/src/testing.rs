@@ -5,6 +5,8 @@
 //! and perceptual hashes have something real to work on; each seed draws a different
 //! picture. The builders panic on impossible arguments: they are for tests only.
 
+#![warn(missing_docs)]
+
 use std::io::Cursor;
 
 use exif::experimental::Writer;
@@ -149,7 +151,8 @@ pub fn png(width: u32, height: u32, seed: u64) -> Vec<u8> {
     out
 }
 
-/// The EXIF tags to write; `Default` writes none of them.
+/// The EXIF tags to write; `Default` writes none of them. For other tags, extend
+/// [`exif_fields`]'s list and use [`exif_tiff`] and [`with_exif_tiff`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ExifSpec<'a> {
     /// Orientation (1–8 are meaningful; other values are written as given).
@@ -157,12 +160,8 @@ pub struct ExifSpec<'a> {
     /// Latitude and longitude in signed decimal degrees, written as EXIF's
     /// degrees/minutes/seconds with N/S and E/W references.
     pub gps: Option<(f64, f64)>,
-    /// GPSHPositioningError in metres (written only with `gps`).
-    pub gps_accuracy_m: Option<f64>,
     /// DateTimeOriginal in EXIF's own format, `2024:05:01 10:20:30`.
     pub taken_at: Option<&'a str>,
-    /// OffsetTimeOriginal, `+07:00`.
-    pub offset: Option<&'a str>,
 }
 
 fn dms(degrees: f64) -> Vec<Rational> {
@@ -186,68 +185,91 @@ fn dms(degrees: f64) -> Vec<Rational> {
     ]
 }
 
-/// The EXIF block (TIFF header and IFDs, as in an APP1 segment after `Exif\0\0`) for
-/// `spec`, written with kamadak-exif's writer.
-pub fn exif_tiff(spec: &ExifSpec) -> Vec<u8> {
-    let ascii = |s: &str| Value::Ascii(vec![s.as_bytes().to_vec()]);
-    let field = |tag, value| Field {
+/// An ASCII field of the primary image, e.g. `OffsetTimeOriginal` = `+07:00`.
+pub fn ascii_field(tag: Tag, text: &str) -> Field {
+    Field {
         tag,
         ifd_num: In::PRIMARY,
-        value,
-    };
-    // Never empty: a TIFF needs one entry at least.
-    let mut fields = vec![field(Tag::Software, ascii("wardcheck testing"))];
+        value: Value::Ascii(vec![text.as_bytes().to_vec()]),
+    }
+}
+
+/// A one-rational field of the primary image (to 1/100), e.g. `GPSHPositioningError`.
+pub fn rational_field(tag: Tag, value: f64) -> Field {
+    Field {
+        tag,
+        ifd_num: In::PRIMARY,
+        value: Value::Rational(vec![Rational {
+            num: (value * 100.0).round() as u32,
+            denom: 100,
+        }]),
+    }
+}
+
+/// The EXIF fields for `spec` (with a `Software` tag, so the list is never empty).
+pub fn exif_fields(spec: &ExifSpec) -> Vec<Field> {
+    let mut fields = vec![ascii_field(Tag::Software, "wardcheck testing")];
     if let Some(orientation) = spec.orientation {
-        fields.push(field(Tag::Orientation, Value::Short(vec![orientation])));
+        fields.push(Field {
+            tag: Tag::Orientation,
+            ifd_num: In::PRIMARY,
+            value: Value::Short(vec![orientation]),
+        });
     }
     if let Some(taken_at) = spec.taken_at {
-        fields.push(field(Tag::DateTimeOriginal, ascii(taken_at)));
-    }
-    if let Some(offset) = spec.offset {
-        fields.push(field(Tag::OffsetTimeOriginal, ascii(offset)));
+        fields.push(ascii_field(Tag::DateTimeOriginal, taken_at));
     }
     if let Some((lat, lon)) = spec.gps {
-        fields.push(field(Tag::GPSVersionID, Value::Byte(vec![2, 3, 0, 0])));
-        fields.push(field(
+        let gps = |tag, value| Field {
+            tag,
+            ifd_num: In::PRIMARY,
+            value,
+        };
+        fields.push(gps(Tag::GPSVersionID, Value::Byte(vec![2, 3, 0, 0])));
+        fields.push(ascii_field(
             Tag::GPSLatitudeRef,
-            ascii(if lat < 0.0 { "S" } else { "N" }),
+            if lat < 0.0 { "S" } else { "N" },
         ));
-        fields.push(field(Tag::GPSLatitude, Value::Rational(dms(lat))));
-        fields.push(field(
+        fields.push(gps(Tag::GPSLatitude, Value::Rational(dms(lat))));
+        fields.push(ascii_field(
             Tag::GPSLongitudeRef,
-            ascii(if lon < 0.0 { "W" } else { "E" }),
+            if lon < 0.0 { "W" } else { "E" },
         ));
-        fields.push(field(Tag::GPSLongitude, Value::Rational(dms(lon))));
-        if let Some(accuracy) = spec.gps_accuracy_m {
-            let r = Rational {
-                num: (accuracy * 100.0).round() as u32,
-                denom: 100,
-            };
-            fields.push(field(Tag::GPSHPositioningError, Value::Rational(vec![r])));
-        }
+        fields.push(gps(Tag::GPSLongitude, Value::Rational(dms(lon))));
     }
+    fields
+}
+
+/// An EXIF block (TIFF header and IFDs, as in an APP1 segment after `Exif\0\0`) of
+/// `fields`, written with kamadak-exif's writer. Panics on an empty or duplicated list.
+pub fn exif_tiff(fields: &[Field]) -> Vec<u8> {
     let mut writer = Writer::new();
-    for f in &fields {
-        writer.push_field(f);
+    for field in fields {
+        writer.push_field(field);
     }
     let mut out = Cursor::new(Vec::new());
     writer.write(&mut out, false).expect("write EXIF");
     out.into_inner()
 }
 
-/// `jpeg` with an APP1 EXIF segment for `spec` inserted right after its SOI marker.
-pub fn with_exif(jpeg: &[u8], spec: &ExifSpec) -> Vec<u8> {
+/// `jpeg` with an APP1 EXIF segment holding `tiff` (any bytes, even broken ones)
+/// inserted right after its SOI marker.
+pub fn with_exif_tiff(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
     assert!(jpeg.starts_with(&[0xff, 0xd8]), "not a JPEG");
-    let tiff = exif_tiff(spec);
     let length = u16::try_from(2 + 6 + tiff.len()).expect("EXIF too long");
     let mut out = Vec::with_capacity(jpeg.len() + tiff.len() + 10);
     out.extend_from_slice(&jpeg[..2]);
     out.extend_from_slice(&[0xff, 0xe1]);
     out.extend_from_slice(&length.to_be_bytes());
     out.extend_from_slice(b"Exif\0\0");
-    out.extend_from_slice(&tiff);
+    out.extend_from_slice(tiff);
     out.extend_from_slice(&jpeg[2..]);
     out
+}
+
+/// `jpeg` with an APP1 EXIF segment for `spec` inserted right after its SOI marker.
+pub fn with_exif(jpeg: &[u8], spec: &ExifSpec) -> Vec<u8> {
+    with_exif_tiff(jpeg, &exif_tiff(&exif_fields(spec)))
 }
 
 /// A JPEG like [`jpeg`] carrying the EXIF of `spec`.
@@ -322,7 +344,6 @@ mod tests {
             orientation: Some(6),
             gps: Some((10.5, -20.25)),
             taken_at: Some("2024:05:01 10:20:30"),
-            ..ExifSpec::default()
         };
         let bytes = jpeg_with_exif(32, 16, 4, &spec);
         let exif = exif::Reader::new()

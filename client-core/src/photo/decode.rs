@@ -119,8 +119,9 @@ fn decode_jpeg(
         .ok_or_else(|| PhotoError::Corrupt("JPEG without a frame header".into()))?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     let max_pixels = match info.coding_process {
-        // Baseline is decoded row by row at the reduced size; progressive and lossless
-        // keep the whole image's coefficients or samples.
+        // Baseline is decoded one MCU row at a time straight into buffers of the
+        // reduced size; progressive and lossless keep the whole image's coefficients
+        // or samples.
         CodingProcess::DctSequential => config.max_pixels,
         CodingProcess::DctProgressive | CodingProcess::Lossless => {
             config.max_pixels.min(config.max_whole_decode_pixels)

@@ -4,6 +4,8 @@
 //! read on its own, and a tag that is missing, malformed or out of range is simply
 //! absent from the result. Nothing here can fail the photo.
 
+#[cfg(test)]
+use ::exif::Field;
 use ::exif::{Exif, In, Tag, Value};
 
 use super::{GeoPoint, PhotoMetadata};
@@ -151,21 +153,30 @@ fn location(exif: &Exif) -> Option<GeoPoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{ExifSpec, exif_tiff};
+    use crate::testing::{ExifSpec, ascii_field, exif_fields, exif_tiff, rational_field};
+
+    /// The metadata of `spec`'s EXIF, with an OffsetTimeOriginal if `offset` is given.
+    fn read_with_offset(spec: &ExifSpec, offset: Option<&str>) -> PhotoMetadata {
+        let mut fields = exif_fields(spec);
+        fields.extend(offset.map(|o| ascii_field(Tag::OffsetTimeOriginal, o)));
+        read_metadata(&exif_tiff(&fields))
+    }
 
     fn read(spec: &ExifSpec) -> PhotoMetadata {
-        read_metadata(&exif_tiff(spec))
+        read_with_offset(spec, None)
     }
 
     #[test]
     fn reads_time_place_and_orientation() {
-        let meta = read(&ExifSpec {
+        let spec = ExifSpec {
             orientation: Some(6),
             gps: Some((21.028511, -105.804817)),
-            gps_accuracy_m: Some(4.5),
             taken_at: Some("2024:05:01 10:20:30"),
-            offset: Some("+07:00"),
-        });
+        };
+        let mut fields = exif_fields(&spec);
+        fields.push(ascii_field(Tag::OffsetTimeOriginal, "+07:00"));
+        fields.push(rational_field(Tag::GPSHPositioningError, 4.5));
+        let meta = read_metadata(&exif_tiff(&fields));
         assert_eq!(meta.orientation, 6);
         assert_eq!(
             meta.captured_at.as_deref(),
@@ -175,6 +186,8 @@ mod tests {
         assert!((at.lat - 21.028511).abs() < 1e-6, "{at:?}");
         assert!((at.lon + 105.804817).abs() < 1e-6, "{at:?}");
         assert_eq!(at.accuracy_m, Some(4.5));
+        // Without an accuracy tag the position stands alone.
+        assert_eq!(read(&spec).location.unwrap().accuracy_m, None);
     }
 
     #[test]
@@ -190,40 +203,53 @@ mod tests {
 
     #[test]
     fn bad_values_are_dropped_one_by_one() {
-        let meta = read(&ExifSpec {
+        let spec = ExifSpec {
             orientation: Some(9),
             gps: Some((0.0, 0.0)),
             taken_at: Some("2024:02:30 10:20:30"),
-            offset: Some("+07:00"),
-            ..ExifSpec::default()
-        });
-        assert_eq!(meta, PhotoMetadata::default());
+        };
+        assert_eq!(
+            read_with_offset(&spec, Some("+07:00")),
+            PhotoMetadata::default()
+        );
         let meta = read(&ExifSpec {
             taken_at: Some("2024:02:29 24:00:00"),
             ..ExifSpec::default()
         });
         assert_eq!(meta.captured_at, None);
-        let meta = read(&ExifSpec {
+        let spec = ExifSpec {
             taken_at: Some("2024:02:29 10:00:00"),
-            offset: Some("+7:00"),
             ..ExifSpec::default()
-        });
+        };
+        let meta = read_with_offset(&spec, Some("+7:00"));
         assert_eq!(meta.captured_at.as_deref(), Some("2024-02-29T10:00:00"));
         let meta = read(&ExifSpec {
             taken_at: Some("    :  :     :  :  "),
             ..ExifSpec::default()
         });
         assert_eq!(meta.captured_at, None);
+        // A bad accuracy keeps the position.
+        let mut fields = exif_fields(&ExifSpec {
+            gps: Some((10.0, 106.0)),
+            ..ExifSpec::default()
+        });
+        fields.push(Field {
+            tag: Tag::GPSHPositioningError,
+            ifd_num: In::PRIMARY,
+            value: Value::Rational(vec![::exif::Rational { num: 5, denom: 0 }]),
+        });
+        let at = read_metadata(&exif_tiff(&fields)).location.unwrap();
+        assert_eq!((at.lat, at.lon, at.accuracy_m), (10.0, 106.0, None));
     }
 
     #[test]
     fn garbage_gives_no_metadata() {
         assert_eq!(read_metadata(b""), PhotoMetadata::default());
         assert_eq!(read_metadata(b"MM\0*garbage"), PhotoMetadata::default());
-        let good = exif_tiff(&ExifSpec {
+        let good = exif_tiff(&exif_fields(&ExifSpec {
             orientation: Some(3),
             ..ExifSpec::default()
-        });
+        }));
         for cut in 0..good.len() {
             let _ = read_metadata(&good[..cut]);
         }

@@ -7,13 +7,17 @@
 //! the location goes into the signed [`provenance::CaptureClaim`] instead, so a blob
 //! shared on its own leaks nothing.
 //!
-//! Everything here is pure: bytes in, bytes out, no disk and no network. It runs on
-//! one core: the phone has other work, and a batch of photos is processed one by one.
+//! Everything here is pure: bytes in, bytes out, no disk and no network. It is built
+//! for one core (no thread pool; the phone has other work, and photos are processed
+//! one by one), though jpeg-decoder itself hands each colour component of a large
+//! JPEG to a short-lived worker thread, which it offers no way to turn off.
 //!
 //! Speed comes from not decoding what is thrown away: a 12 MP JPEG is decoded with a
 //! DCT-domain downscale (1/2, 1/4 or 1/8) straight to the smallest size that is still
 //! at least the evidence size, resized from there with a SIMD filter, and the thumbnail
 //! is made from the evidence-sized image rather than from the full photo.
+
+#![warn(missing_docs)]
 
 mod decode;
 mod exif;
@@ -374,16 +378,21 @@ mod tests {
     fn gps_and_time_are_read_back_and_not_leaked() {
         let spec = ExifSpec {
             gps: Some((10.776889, 106.700806)),
-            gps_accuracy_m: Some(8.0),
             taken_at: Some("2024:05:01 10:20:30"),
-            offset: Some("+07:00"),
             ..ExifSpec::default()
         };
-        let out = process(
-            &testing::jpeg_with_exif(800, 600, 3, &spec),
-            &PhotoConfig::default(),
-        )
-        .unwrap();
+        let mut fields = testing::exif_fields(&spec);
+        fields.push(testing::ascii_field(
+            ::exif::Tag::OffsetTimeOriginal,
+            "+07:00",
+        ));
+        fields.push(testing::rational_field(
+            ::exif::Tag::GPSHPositioningError,
+            8.0,
+        ));
+        let input =
+            testing::with_exif_tiff(&testing::jpeg(800, 600, 3), &testing::exif_tiff(&fields));
+        let out = process(&input, &PhotoConfig::default()).unwrap();
         assert_eq!(
             out.metadata.captured_at.as_deref(),
             Some("2024-05-01T10:20:30+07:00")
@@ -402,10 +411,16 @@ mod tests {
     #[test]
     fn broken_exif_does_not_fail_the_photo() {
         let good = testing::jpeg(300, 200, 4);
-        // An APP1 "Exif" segment whose TIFF block is garbage.
-        let mut bad = vec![0xff, 0xd8, 0xff, 0xe1, 0x00, 0x10];
-        bad.extend_from_slice(b"Exif\0\0MM\0*\xff\xff\xff\xff");
-        bad.extend_from_slice(&good[2..]);
+        // An APP1 "Exif" segment whose TIFF block is garbage, and one cut short.
+        let bad = testing::with_exif_tiff(&good, b"MM\0*\xff\xff\xff\xff");
+        let fields = testing::exif_fields(&ExifSpec {
+            orientation: Some(6),
+            taken_at: Some("2024:05:01 10:20:30"),
+            gps: Some((10.0, 106.0)),
+        });
+        let tiff = testing::exif_tiff(&fields);
+        let cut = testing::with_exif_tiff(&good, &tiff[..tiff.len() / 2]);
+        assert!(process(&cut, &PhotoConfig::default()).is_ok());
         let out = process(&bad, &PhotoConfig::default()).unwrap();
         assert_eq!(out.metadata, PhotoMetadata::default());
         assert_eq!((out.evidence_width, out.evidence_height), (300, 200));
@@ -701,7 +716,6 @@ mod tests {
                 orientation: Some(6),
                 gps: Some((21.0, 105.8)),
                 taken_at: Some("2024:05:01 10:20:30"),
-                ..ExifSpec::default()
             };
             testing::jpeg_with_exif(48, 40, 11, &spec)
         })
