@@ -103,8 +103,26 @@ fn open(c: &mut Criterion) {
     );
     drop((view, opened));
 
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let ws = Workspace::open(dir.path()).unwrap();
+        let id = ws.import_document(&snapshot).unwrap();
+        ws.view(&id).unwrap(); // caches the view
+        id
+    };
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let ws = Workspace::open(dir.path()).unwrap();
+    let view = ws.view(&id).unwrap();
+    println!(
+        "workspace open + cached view heap: peak {:.1} MiB, retained {:.1} MiB",
+        (PEAK.load(Ordering::Relaxed) - before) as f64 / 1048576.0,
+        (LIVE.load(Ordering::Relaxed) - before) as f64 / 1048576.0,
+    );
+    drop((view, ws));
+
     let mut group = c.benchmark_group("open 10k-change assessment");
-    group.sample_size(20);
+    group.sample_size(10);
     group.bench_function("compacted snapshot: load + view", |b| {
         b.iter(|| {
             Assessment::load(black_box(&snapshot))
@@ -122,12 +140,7 @@ fn open(c: &mut Criterion) {
             Assessment::from_automerge(doc).unwrap().view().unwrap()
         })
     });
-    let dir = tempfile::tempdir().unwrap();
-    let id = {
-        let ws = Workspace::open(dir.path()).unwrap();
-        ws.import_document(&snapshot).unwrap()
-    };
-    group.bench_function("workspace: open folder + view", |b| {
+    group.bench_function("workspace: open folder + view (view cache current)", |b| {
         b.iter(|| Workspace::open(dir.path()).unwrap().view(&id).unwrap())
     });
     group.finish();

@@ -91,6 +91,8 @@ pub struct Workspace {
 struct Inner {
     store: Store,
     docs: HashMap<DocumentId, Assessment>,
+    /// The heads at which each document's view was last cached in the store.
+    cached_view_heads: HashMap<DocumentId, Vec<u8>>,
     templates: BTreeMap<TemplateKey, Arc<Template>>,
     user: Option<String>,
 }
@@ -151,6 +153,7 @@ impl Workspace {
             inner: Mutex::new(Inner {
                 store,
                 docs: HashMap::new(),
+                cached_view_heads: HashMap::new(),
                 templates,
                 user,
             }),
@@ -240,7 +243,7 @@ impl Workspace {
         let ids = inner.store.document_ids()?;
         ids.iter()
             .map(|id| {
-                let view = inner.doc(id)?.view()?;
+                let view = inner.view(id)?;
                 Ok(AssessmentSummary {
                     id: view.id,
                     unit: view.unit,
@@ -253,8 +256,12 @@ impl Workspace {
     }
 
     /// The whole view of an assessment.
+    ///
+    /// A document that is not in memory yet is shown from the view cached in the store
+    /// when the document has not changed since; its Automerge history is loaded only when
+    /// an edit or a sync needs it.
     pub fn view(&self, id: &DocumentId) -> Result<AssessmentView> {
-        self.lock().doc(id)?.view()
+        self.lock().view(id)
     }
 
     /// One criterion's view.
@@ -430,7 +437,7 @@ impl Workspace {
         let mut inner = self.lock();
         let mut found = Vec::new();
         for id in inner.store.document_ids()? {
-            let view = inner.doc(&id)?.view()?;
+            let view = inner.view(&id)?;
             for c in &view.criteria {
                 for evidence in &c.evidence {
                     let distance = evidence.perceptual_hash.distance(&like);
@@ -566,11 +573,48 @@ impl Inner {
         self.docs.get_mut(id).ok_or(Error::UnknownDocument(*id))
     }
 
+    /// The view, from the store's cache when it is current and the document is not in
+    /// memory; otherwise built, and cached for the next open.
+    fn view(&mut self, id: &DocumentId) -> Result<AssessmentView> {
+        if !self.docs.contains_key(id)
+            && let Some(json) = self.store.cached_view(id)?
+        {
+            match serde_json::from_str(&json) {
+                Ok(view) => return Ok(view),
+                // A cache written by another version: rebuild it.
+                Err(e) => tracing::debug!("ignoring a cached view: {e}"),
+            }
+        }
+        let doc = self.doc(id)?;
+        let view = doc.view()?;
+        let heads = doc.heads_key();
+        if self.cached_view_heads.get(id) != Some(&heads)
+            && let Ok(json) = serde_json::to_string(&view)
+        {
+            // The cache only saves time: failing to write it must not fail the call.
+            match self.store.write(|w| w.put_view(id, &heads, &json)) {
+                Ok(()) => {
+                    self.cached_view_heads.insert(*id, heads);
+                }
+                Err(e) => tracing::warn!("could not cache a view: {e}"),
+            }
+        }
+        Ok(view)
+    }
+
     fn insert_new(&mut self, assessment: Assessment) -> Result<DocumentId> {
         let view = assessment.view()?;
         let snapshot = assessment.save();
+        let heads = assessment.heads_key();
         self.store.write(|w| {
-            w.insert_document(&view.id, &view.unit.id, &view.period, &snapshot, now_ms())
+            w.insert_document(
+                &view.id,
+                &view.unit.id,
+                &view.period,
+                &snapshot,
+                &heads,
+                now_ms(),
+            )
         })?;
         self.docs.insert(view.id, assessment);
         Ok(view.id)
@@ -594,11 +638,12 @@ impl Inner {
             return Ok(out);
         }
         let chunk = doc.save_after(&before);
+        let heads = doc.heads_key();
         let stored = self.store.write(|w| {
             for (hash, kind, bytes) in blobs {
                 w.put_blob(hash, *kind, bytes, now)?;
             }
-            w.append_chunk(id, &chunk, now)
+            w.append_chunk(id, &chunk, &heads, now)
         });
         if let Err(e) = stored {
             self.docs.remove(id);
@@ -724,6 +769,41 @@ mod tests {
             ws.create_assessment(&sample_unit(), "2025", &template_2023()),
             Err(Error::DocumentExists(_))
         ));
+    }
+
+    #[test]
+    fn reopening_shows_the_cached_view_until_the_document_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, shown) = {
+            let ws = signed_in(dir.path(), "officer-1");
+            let id = new_assessment(&ws);
+            ws.set_note(&id, "c01", "cached").unwrap();
+            (id, ws.view(&id).unwrap())
+        };
+        let ws = Workspace::open(dir.path()).unwrap();
+        assert_eq!(ws.view(&id).unwrap(), shown);
+        assert!(ws.lock().docs.is_empty(), "the view came from the cache");
+        ws.set_user("officer-2").unwrap();
+        ws.set_note(&id, "c01", "changed").unwrap();
+        assert_eq!(ws.view(&id).unwrap().criteria[0].note, "changed");
+        drop(ws);
+        let ws = Workspace::open(dir.path()).unwrap();
+        assert_eq!(ws.view(&id).unwrap().criteria[0].note, "changed");
+        // A cache that no longer decodes is rebuilt, not an error.
+        let heads = ws.lock().doc(&id).unwrap().heads_key();
+        let mut inner = ws.lock();
+        inner
+            .store
+            .write(|w| w.put_view(&id, &heads, "not json"))
+            .unwrap();
+        assert_eq!(
+            inner.store.cached_view(&id).unwrap().as_deref(),
+            Some("not json")
+        );
+        drop(inner);
+        drop(ws);
+        let ws = Workspace::open(dir.path()).unwrap();
+        assert_eq!(ws.view(&id).unwrap().criteria[0].note, "changed");
     }
 
     #[test]

@@ -282,6 +282,14 @@ impl Assessment {
         self.doc.get_heads()
     }
 
+    /// The current heads as bytes (sorted change hashes, concatenated): equal bytes mean
+    /// an equal document, which is what the store's view cache relies on.
+    pub fn heads_key(&self) -> Vec<u8> {
+        let mut heads = self.doc.get_heads();
+        heads.sort();
+        heads.iter().flat_map(|hash| hash.0).collect()
+    }
+
     /// The whole document, compacted.
     pub fn save(&self) -> Vec<u8> {
         self.doc.save()

@@ -140,10 +140,11 @@ impl Assessment {
         let evidence_obj = Shape.criterion_child(doc, &criterion.id, "evidence")?;
         let mut evidence = Vec::new();
         for item in doc.map_range(&evidence_obj, ..) {
-            let id = item.id();
-            if matches!(item.value, ValueRef::Object(ObjType::Map)) && !boolean(doc, &id, "removed")
-            {
-                evidence.push(read_evidence(doc, &item.key, &id)?);
+            if matches!(item.value, ValueRef::Object(ObjType::Map)) {
+                let fields = Fields::of(doc, &item.id());
+                if !fields.boolean("removed") {
+                    evidence.push(read_evidence(&item.key, &fields)?);
+                }
             }
         }
         evidence.sort_by_key(|e| (e.added_at_ms, e.photo));
@@ -167,14 +168,14 @@ impl Assessment {
         Ok(doc
             .list_range(&log, ..)
             .filter_map(|item| {
-                let entry = item.id();
+                let entry = Fields::of(doc, &item.id());
                 Some(Transition {
-                    action: Action::parse(&opt_string(doc, &entry, "action")?)?,
-                    round: opt_uint(doc, &entry, "round")?,
-                    by: opt_string(doc, &entry, "by").unwrap_or_default(),
-                    device: opt_string(doc, &entry, "device").unwrap_or_default(),
-                    at_ms: opt_int(doc, &entry, "at").unwrap_or_default(),
-                    reason: opt_string(doc, &entry, "reason"),
+                    action: Action::parse(entry.string("action")?)?,
+                    round: entry.uint("round")?,
+                    by: entry.string("by").unwrap_or_default().to_owned(),
+                    device: entry.string("device").unwrap_or_default().to_owned(),
+                    at_ms: entry.int("at").unwrap_or_default(),
+                    reason: entry.string("reason").map(str::to_owned),
                 })
             })
             .collect())
@@ -203,50 +204,96 @@ impl Assessment {
         Ok(doc
             .list_range(&comments, ..)
             .filter_map(|item| {
-                let c = item.id();
+                let c = Fields::of(doc, &item.id());
                 Some(Comment {
-                    criterion: opt_string(doc, &c, "criterion"),
-                    by: opt_string(doc, &c, "by").unwrap_or_default(),
-                    device: opt_string(doc, &c, "device").unwrap_or_default(),
-                    at_ms: opt_int(doc, &c, "at").unwrap_or_default(),
-                    text: opt_string(doc, &c, "text")?,
+                    criterion: c.string("criterion").map(str::to_owned),
+                    by: c.string("by").unwrap_or_default().to_owned(),
+                    device: c.string("device").unwrap_or_default().to_owned(),
+                    at_ms: c.int("at").unwrap_or_default(),
+                    text: c.string("text")?.to_owned(),
                 })
             })
             .collect())
     }
 }
 
-fn read_evidence(doc: &Automerge, key: &str, e: &ObjId) -> Result<Evidence> {
+fn read_evidence(key: &str, e: &Fields) -> Result<Evidence> {
     let malformed = |field: &str| Error::Malformed(format!("evidence field {field}"));
-    let parse = |field: &str| -> Result<String> {
-        opt_string(doc, e, field).ok_or_else(|| malformed(field))
-    };
-    let location = match (opt_f64(doc, e, "lat"), opt_f64(doc, e, "lon")) {
-        (Some(lat), Some(lon)) => GeoPoint::new(lat, lon, opt_f64(doc, e, "accuracy")).ok(),
+    let text = |field: &str| e.string(field).unwrap_or_default().to_owned();
+    fn parse<T: std::str::FromStr>(e: &Fields, field: &str) -> Result<T> {
+        e.string(field)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::Malformed(format!("evidence field {field}")))
+    }
+    let location = match (e.float("lat"), e.float("lon")) {
+        (Some(lat), Some(lon)) => GeoPoint::new(lat, lon, e.float("accuracy")).ok(),
         _ => None,
     };
     Ok(Evidence {
         photo: key.parse().map_err(|_| malformed("photo"))?,
-        thumbnail: parse("thumbnail")?
-            .parse()
-            .map_err(|_| malformed("thumbnail"))?,
-        perceptual_hash: parse("phash")?.parse().map_err(|_| malformed("phash"))?,
-        width: opt_uint(doc, e, "width").unwrap_or_default() as u32,
-        height: opt_uint(doc, e, "height").unwrap_or_default() as u32,
-        caption: opt_string(doc, e, "caption").unwrap_or_default(),
-        captured_at: opt_string(doc, e, "captured_at").unwrap_or_default(),
+        thumbnail: parse(e, "thumbnail")?,
+        perceptual_hash: parse(e, "phash")?,
+        width: e.uint("width").unwrap_or_default() as u32,
+        height: e.uint("height").unwrap_or_default() as u32,
+        caption: text("caption"),
+        captured_at: text("captured_at"),
         location,
-        officer: opt_string(doc, e, "officer").unwrap_or_default(),
-        device: opt_string(doc, e, "device").unwrap_or_default(),
-        device_key: parse("device_key")?
-            .parse()
-            .map_err(|_| malformed("device_key"))?,
-        signature: parse("signature")?
-            .parse()
-            .map_err(|_| malformed("signature"))?,
-        added_at_ms: opt_int(doc, e, "added_at").unwrap_or_default(),
-        to_reconfirm: boolean(doc, e, "to_reconfirm"),
+        officer: text("officer"),
+        device: text("device"),
+        device_key: parse(e, "device_key")?,
+        signature: parse(e, "signature")?,
+        added_at_ms: e.int("added_at").unwrap_or_default(),
+        to_reconfirm: e.boolean("to_reconfirm"),
     })
+}
+
+/// The scalar fields of a small map, read in one pass: a `get` per field costs a search
+/// of Automerge's columns each time, a range over the map one scan.
+struct Fields(Vec<(String, ScalarValue)>);
+
+impl Fields {
+    fn of(doc: &impl ReadDoc, obj: &ObjId) -> Self {
+        Self(
+            doc.map_range(obj, ..)
+                .filter_map(|item| match item.value {
+                    ValueRef::Scalar(value) => {
+                        Some((item.key.into_owned(), ScalarValue::from(value)))
+                    }
+                    ValueRef::Object(_) => None,
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&ScalarValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn string(&self, key: &str) -> Option<&str> {
+        match self.get(key)? {
+            ScalarValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn int(&self, key: &str) -> Option<i64> {
+        as_int(self.get(key)?)
+    }
+
+    fn uint(&self, key: &str) -> Option<u64> {
+        as_uint(self.get(key)?)
+    }
+
+    fn float(&self, key: &str) -> Option<f64> {
+        match self.get(key)? {
+            ScalarValue::F64(f) => Some(*f),
+            other => as_int(other).map(|i| i as f64),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> bool {
+        matches!(self.get(key), Some(ScalarValue::Boolean(true)))
+    }
 }
 
 /// Parses the template stored in the document.
@@ -257,7 +304,7 @@ pub(super) fn template_of(doc: &Automerge) -> Result<Template> {
 
 /// Checks the parts every view relies on.
 pub(super) fn check_schema(doc: &Automerge) -> Result<()> {
-    match opt_uint(doc, &ROOT, "schema") {
+    match scalar(doc, &ROOT, "schema").as_ref().and_then(as_uint) {
         Some(SCHEMA_VERSION) => {}
         Some(other) => {
             return Err(Error::Malformed(format!(
@@ -287,43 +334,29 @@ fn scalar(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
     }
 }
 
-pub(super) fn opt_string(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
-    match scalar(doc, obj, key)? {
-        ScalarValue::Str(s) => Some(s.to_string()),
-        _ => None,
-    }
-}
-
 pub(super) fn string(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Result<String> {
-    opt_string(doc, obj, key).ok_or_else(|| Error::Malformed(format!("missing text {key:?}")))
+    match scalar(doc, obj, key) {
+        Some(ScalarValue::Str(s)) => Ok(s.to_string()),
+        _ => Err(Error::Malformed(format!("missing text {key:?}"))),
+    }
 }
 
 fn opt_int(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<i64> {
-    match scalar(doc, obj, key)? {
-        ScalarValue::Int(i) => Some(i),
-        ScalarValue::Uint(u) => i64::try_from(u).ok(),
-        ScalarValue::Timestamp(t) => Some(t),
+    as_int(&scalar(doc, obj, key)?)
+}
+
+fn as_int(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Some(*i),
+        ScalarValue::Uint(u) => i64::try_from(*u).ok(),
         _ => None,
     }
 }
 
-fn opt_uint(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<u64> {
-    match scalar(doc, obj, key)? {
-        ScalarValue::Uint(u) => Some(u),
-        ScalarValue::Int(i) => u64::try_from(i).ok(),
+fn as_uint(value: &ScalarValue) -> Option<u64> {
+    match value {
+        ScalarValue::Uint(u) => Some(*u),
+        ScalarValue::Int(i) => u64::try_from(*i).ok(),
         _ => None,
     }
-}
-
-fn opt_f64(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<f64> {
-    match scalar(doc, obj, key)? {
-        ScalarValue::F64(f) => Some(f),
-        ScalarValue::Int(i) => Some(i as f64),
-        ScalarValue::Uint(u) => Some(u as f64),
-        _ => None,
-    }
-}
-
-fn boolean(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> bool {
-    matches!(scalar(doc, obj, key), Some(ScalarValue::Boolean(true)))
 }

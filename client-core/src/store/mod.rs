@@ -113,6 +113,19 @@ impl Store {
         Ok(Some(StoredDocument { snapshot, chunks }))
     }
 
+    /// The cached view of a document, if it was built at the document's current heads.
+    pub fn cached_view(&self, id: &DocumentId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT v.view FROM document_views v JOIN documents d ON d.id = v.document_id
+                 WHERE v.document_id = ?1 AND v.heads = d.heads",
+                [id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
     /// Ids of every stored document.
     pub fn document_ids(&self) -> Result<Vec<DocumentId>> {
         let mut stmt = self.conn.prepare("SELECT id FROM documents ORDER BY id")?;
@@ -251,12 +264,13 @@ impl Writer<'_> {
         unit_id: &str,
         period: &str,
         snapshot: &[u8],
+        heads: &[u8],
         now_ms: i64,
     ) -> Result<()> {
         let inserted = self.0.execute(
-            "INSERT INTO documents (id, unit_id, period, snapshot, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
-            params![id.to_string(), unit_id, period, snapshot, now_ms],
+            "INSERT INTO documents (id, unit_id, period, snapshot, heads, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+            params![id.to_string(), unit_id, period, snapshot, heads, now_ms],
         )?;
         if inserted == 0 {
             return Err(Error::DocumentExists(*id));
@@ -264,16 +278,33 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Appends an incremental chunk of changes to a stored document.
-    pub fn append_chunk(&self, id: &DocumentId, chunk: &[u8], now_ms: i64) -> Result<()> {
+    /// Appends an incremental chunk of changes to a stored document, whose heads are now
+    /// `heads`.
+    pub fn append_chunk(
+        &self,
+        id: &DocumentId,
+        chunk: &[u8],
+        heads: &[u8],
+        now_ms: i64,
+    ) -> Result<()> {
         let id = id.to_string();
         self.0.execute(
             "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
             params![id, chunk],
         )?;
         self.0.execute(
-            "UPDATE documents SET updated_at = ?2 WHERE id = ?1",
-            params![id, now_ms],
+            "UPDATE documents SET heads = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, heads, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Caches the view built at `heads`.
+    pub fn put_view(&self, id: &DocumentId, heads: &[u8], view_json: &str) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO document_views (document_id, heads, view) VALUES (?1, ?2, ?3)
+             ON CONFLICT (document_id) DO UPDATE SET heads = excluded.heads, view = excluded.view",
+            params![id.to_string(), heads, view_json],
         )?;
         Ok(())
     }
@@ -383,9 +414,9 @@ mod tests {
         let id = doc_id();
         store
             .write(|w| {
-                w.insert_document(&id, "unit", "2025", b"snap", 1)?;
-                w.append_chunk(&id, b"one", 2)?;
-                w.append_chunk(&id, b"two", 3)
+                w.insert_document(&id, "unit", "2025", b"snap", b"h0", 1)?;
+                w.append_chunk(&id, b"one", b"h1", 2)?;
+                w.append_chunk(&id, b"two", b"h2", 3)
             })
             .unwrap();
         let stored = store.document(&id).unwrap().unwrap();
@@ -397,9 +428,36 @@ mod tests {
         assert_eq!((stored.snapshot, stored.chunks.len()), (b"all".to_vec(), 0));
         assert_eq!(store.document_ids().unwrap(), vec![id]);
         assert!(matches!(
-            store.write(|w| w.insert_document(&id, "unit", "2025", b"x", 4)),
+            store.write(|w| w.insert_document(&id, "unit", "2025", b"x", b"h", 4)),
             Err(Error::DocumentExists(_))
         ));
+    }
+
+    #[test]
+    fn a_cached_view_is_only_served_at_the_same_heads() {
+        let mut store = Store::open_in_memory().unwrap();
+        let id = doc_id();
+        store
+            .write(|w| {
+                w.insert_document(&id, "unit", "2025", b"snap", b"h0", 1)?;
+                w.put_view(&id, b"h0", "{view at h0}")
+            })
+            .unwrap();
+        assert_eq!(
+            store.cached_view(&id).unwrap().as_deref(),
+            Some("{view at h0}")
+        );
+        store
+            .write(|w| w.append_chunk(&id, b"c", b"h1", 2))
+            .unwrap();
+        assert_eq!(store.cached_view(&id).unwrap(), None);
+        store
+            .write(|w| w.put_view(&id, b"h1", "{view at h1}"))
+            .unwrap();
+        assert_eq!(
+            store.cached_view(&id).unwrap().as_deref(),
+            Some("{view at h1}")
+        );
     }
 
     #[test]
@@ -408,7 +466,7 @@ mod tests {
         let id = doc_id();
         let hash = BlobHash::of(b"photo");
         let result: Result<()> = store.write(|w| {
-            w.insert_document(&id, "unit", "2025", b"snap", 1)?;
+            w.insert_document(&id, "unit", "2025", b"snap", b"h", 1)?;
             w.put_blob(&hash, BlobKind::Evidence, b"photo", 1)?;
             Err(Error::InvalidInput("stop".into()))
         });

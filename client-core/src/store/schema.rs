@@ -9,9 +9,12 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
-const MIGRATIONS: [&str; VERSION as usize] = [include_str!("migrations/001_init.sql")];
+const MIGRATIONS: [&str; VERSION as usize] = [
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_view_cache.sql"),
+];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
@@ -47,6 +50,39 @@ mod tests {
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
         assert_eq!(version, VERSION);
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_with_its_data() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO documents (id, unit_id, period, snapshot, updated_at)
+             VALUES ('d', 'u', '2025', x'01', 1)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (snapshot, heads): (Vec<u8>, Vec<u8>) = conn
+            .query_row("SELECT snapshot, heads FROM documents", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((snapshot, heads), (vec![1], vec![]));
+        // The upgraded schema is the fresh one.
+        let schema = |conn: &Connection| -> Vec<String> {
+            let mut stmt = conn
+                .prepare("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")
+                .unwrap();
+            stmt.query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        assert_eq!(schema(&conn), schema(&fresh));
     }
 
     #[test]
