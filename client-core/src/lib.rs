@@ -6,6 +6,7 @@ mod error;
 pub mod model;
 pub mod photo;
 mod store;
+pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod workspace;

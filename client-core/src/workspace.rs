@@ -22,6 +22,7 @@ use crate::photo::{
     self, CaptureClaim, DeviceKey, GeoPoint, PerceptualHash, PhotoConfig, PublicKey,
 };
 use crate::store::{BlobInfo, Store};
+use crate::sync::{SyncMessage, SyncState};
 
 /// How a workspace behaves; [`Default`] suits phones.
 #[derive(Debug, Clone)]
@@ -478,6 +479,40 @@ impl Workspace {
                 Ok(id)
             }
         }
+    }
+
+    /// Whether the workspace has this assessment.
+    pub fn has_document(&self, id: &DocumentId) -> Result<bool> {
+        let inner = self.lock();
+        Ok(inner.docs.contains_key(id) || inner.store.has_document(id)?)
+    }
+
+    /// The current heads of an assessment.
+    pub fn heads(&self, id: &DocumentId) -> Result<Vec<automerge::ChangeHash>> {
+        Ok(self.lock().doc(id)?.heads())
+    }
+
+    /// Our next sync message for a peer about an assessment, or `None`.
+    pub fn generate_sync_message(
+        &self,
+        id: &DocumentId,
+        state: &mut SyncState,
+    ) -> Result<Option<SyncMessage>> {
+        Ok(self.lock().doc(id)?.generate_sync_message(state))
+    }
+
+    /// Applies a peer's sync message; new changes are stored before this returns.
+    pub fn receive_sync_message(
+        &self,
+        id: &DocumentId,
+        state: &mut SyncState,
+        message: SyncMessage,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        let limit = self.config.compact_after_chunks;
+        inner.change(id, &[], now_ms(), limit, |doc| {
+            doc.receive_sync_message(state, message)
+        })
     }
 
     /// What this device knows of a blob, or `None` if it has never stored it.

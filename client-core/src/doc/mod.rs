@@ -311,6 +311,36 @@ impl Assessment {
         Ok(added)
     }
 
+    /// Our next sync message for a peer (see [`crate::sync`]), or `None`.
+    pub fn generate_sync_message(
+        &self,
+        state: &mut automerge::sync::State,
+    ) -> Option<automerge::sync::Message> {
+        use automerge::sync::SyncDoc;
+        self.doc.generate_sync_message(state)
+    }
+
+    /// Applies a peer's sync message. Like [`Assessment::apply`], a message whose changes
+    /// would leave something that is no longer an assessment is refused whole.
+    pub fn receive_sync_message(
+        &mut self,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+    ) -> Result<()> {
+        use automerge::sync::SyncDoc;
+        if message.changes.is_empty() {
+            // Nothing to check: only heads and filters, which update `state`.
+            return Ok(self.doc.receive_sync_message(state, message)?);
+        }
+        let mut incoming = self.doc.fork();
+        let mut incoming_state = state.clone();
+        incoming.receive_sync_message(&mut incoming_state, message)?;
+        read::check_schema(&incoming)?;
+        self.doc = incoming.with_actor(self.doc.get_actor().clone());
+        *state = incoming_state;
+        Ok(())
+    }
+
     /// Merges another replica of the same assessment into this one.
     pub fn merge(&mut self, other: &Assessment) -> Result<()> {
         let mut theirs = other.doc.clone();

@@ -126,6 +126,19 @@ impl Store {
             .optional()?)
     }
 
+    /// Whether the document is stored.
+    pub fn has_document(&self, id: &DocumentId) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM documents WHERE id = ?1",
+                [id.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Ids of every stored document.
     pub fn document_ids(&self) -> Result<Vec<DocumentId>> {
         let mut stmt = self.conn.prepare("SELECT id FROM documents ORDER BY id")?;

@@ -1,0 +1,363 @@
+//! The protocol state machine: push frames in, take frames out.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use automerge::ChangeHash;
+use automerge::sync::{Message, State};
+
+use super::wire::{PROTOCOL_VERSION, PeerMetadata, WireError, WireMessage};
+use crate::doc::DocumentId;
+
+/// Why a host could not serve a document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// It does not have the document, or will not share it with this peer. The peer is
+    /// told `doc-unavailable`, never why.
+    #[error("document unavailable")]
+    Unavailable,
+    /// Storing or reading failed. The session ends so that nothing unstored is
+    /// acknowledged.
+    #[error("host failure: {0}")]
+    Failed(String),
+}
+
+/// Who owns the documents a session syncs: a phone's workspace, or the relay.
+pub trait SyncHost {
+    /// Whether this host has the document (a peer that lacks one sends `request`).
+    fn has(&mut self, doc: &DocumentId) -> bool;
+
+    /// The document's current heads, or `None` if the host does not have it.
+    fn heads(&mut self, doc: &DocumentId) -> Option<Vec<ChangeHash>>;
+
+    /// The next sync message for the peer, or `None` when there is nothing to send.
+    fn generate(
+        &mut self,
+        doc: &DocumentId,
+        state: &mut State,
+    ) -> Result<Option<Message>, HostError>;
+
+    /// Applies the peer's message. New changes must be durable when this returns: the
+    /// reply generated next acknowledges them.
+    fn receive(
+        &mut self,
+        doc: &DocumentId,
+        state: &mut State,
+        message: Message,
+    ) -> Result<(), HostError>;
+}
+
+/// Which end of the connection this session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The phone: sends `join`, then asks for documents.
+    Initiator,
+    /// The relay: answers `join` and whatever it is asked.
+    Acceptor,
+}
+
+/// Where one document's sync stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocStatus {
+    /// Messages are being exchanged.
+    Syncing,
+    /// Both sides have the same heads.
+    InSync,
+    /// The peer does not have it, or will not share it.
+    Unavailable,
+}
+
+/// A protocol failure: the session cannot go on and the connection should close.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// A frame that does not decode.
+    #[error("bad frame: {0}")]
+    Wire(#[from] WireError),
+    /// A sync message that does not decode.
+    #[error("bad sync message")]
+    BadSyncMessage,
+    /// A message out of order (e.g. `sync` before the handshake).
+    #[error("unexpected {0} message")]
+    Unexpected(&'static str),
+    /// No protocol version in common.
+    #[error("no common protocol version")]
+    Version,
+    /// The peer reported an error.
+    #[error("the peer reported an error: {0}")]
+    Peer(String),
+    /// The host failed to store or read a document.
+    #[error("{0}")]
+    Host(String),
+}
+
+struct DocEntry {
+    state: State,
+    status: DocStatus,
+}
+
+/// One connection's sync: feed it frames with [`Session::receive`], send what
+/// [`Session::take_outgoing`] returns.
+pub struct Session {
+    side: Side,
+    our_id: String,
+    their_id: Option<String>,
+    metadata: PeerMetadata,
+    docs: BTreeMap<DocumentId, DocEntry>,
+    outbox: VecDeque<WireMessage>,
+}
+
+impl Session {
+    /// A session that opens the connection: it queues `join` at once.
+    pub fn initiate(our_id: impl Into<String>, metadata: PeerMetadata) -> Self {
+        let mut session = Self::new(Side::Initiator, our_id.into(), metadata);
+        session.outbox.push_back(WireMessage::Join {
+            sender_id: session.our_id.clone(),
+            supported_protocol_versions: vec![PROTOCOL_VERSION.into()],
+            peer_metadata: Some(session.metadata.clone()),
+        });
+        session
+    }
+
+    /// A session that accepts a connection and waits for `join`.
+    pub fn accept(our_id: impl Into<String>, metadata: PeerMetadata) -> Self {
+        Self::new(Side::Acceptor, our_id.into(), metadata)
+    }
+
+    fn new(side: Side, our_id: String, metadata: PeerMetadata) -> Self {
+        Self {
+            side,
+            our_id,
+            their_id: None,
+            metadata,
+            docs: BTreeMap::new(),
+            outbox: VecDeque::new(),
+        }
+    }
+
+    /// The peer's id, once the handshake is done.
+    pub fn peer_id(&self) -> Option<&str> {
+        self.their_id.as_deref()
+    }
+
+    /// Starts syncing a document, from a saved state (or [`State::new`]). The first message
+    /// goes out once the handshake is done.
+    pub fn add_document(
+        &mut self,
+        doc: DocumentId,
+        state: State,
+        host: &mut impl SyncHost,
+    ) -> Result<(), SessionError> {
+        self.docs.insert(
+            doc,
+            DocEntry {
+                state,
+                status: DocStatus::Syncing,
+            },
+        );
+        if self.their_id.is_some() {
+            self.send_first(doc, host)?;
+        }
+        Ok(())
+    }
+
+    /// Handles one incoming frame.
+    pub fn receive(&mut self, frame: &[u8], host: &mut impl SyncHost) -> Result<(), SessionError> {
+        match WireMessage::decode(frame)? {
+            WireMessage::Join {
+                sender_id,
+                supported_protocol_versions,
+                ..
+            } => {
+                if self.side != Side::Acceptor {
+                    return Err(SessionError::Unexpected("join"));
+                }
+                match &self.their_id {
+                    // A duplicated frame: already answered.
+                    Some(known) if *known == sender_id => return Ok(()),
+                    Some(_) => return Err(SessionError::Unexpected("join")),
+                    None => {}
+                }
+                if !supported_protocol_versions
+                    .iter()
+                    .any(|v| v == PROTOCOL_VERSION)
+                {
+                    self.outbox.push_back(WireMessage::Error {
+                        message: "unsupported protocol version".into(),
+                    });
+                    return Err(SessionError::Version);
+                }
+                self.outbox.push_back(WireMessage::Peer {
+                    sender_id: self.our_id.clone(),
+                    target_id: sender_id.clone(),
+                    selected_protocol_version: PROTOCOL_VERSION.into(),
+                    peer_metadata: Some(self.metadata.clone()),
+                });
+                self.their_id = Some(sender_id);
+            }
+            WireMessage::Peer {
+                sender_id,
+                selected_protocol_version,
+                ..
+            } => {
+                if self.side != Side::Initiator {
+                    return Err(SessionError::Unexpected("peer"));
+                }
+                match &self.their_id {
+                    Some(known) if *known == sender_id => return Ok(()),
+                    Some(_) => return Err(SessionError::Unexpected("peer")),
+                    None => {}
+                }
+                if selected_protocol_version != PROTOCOL_VERSION {
+                    return Err(SessionError::Version);
+                }
+                self.their_id = Some(sender_id);
+                let docs: Vec<DocumentId> = self.docs.keys().copied().collect();
+                for doc in docs {
+                    self.send_first(doc, host)?;
+                }
+            }
+            WireMessage::Request {
+                document_id, data, ..
+            }
+            | WireMessage::Sync {
+                document_id, data, ..
+            } => {
+                if self.their_id.is_none() {
+                    return Err(SessionError::Unexpected("sync"));
+                }
+                let message = Message::decode(&data).map_err(|_| SessionError::BadSyncMessage)?;
+                self.on_sync(document_id, message, host)?;
+            }
+            WireMessage::DocUnavailable { document_id, .. } => {
+                if let Some(entry) = self.docs.get_mut(&document_id) {
+                    entry.status = DocStatus::Unavailable;
+                }
+            }
+            WireMessage::Error { message } => return Err(SessionError::Peer(message)),
+            WireMessage::Leave { .. } | WireMessage::Other { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Frames to send now, in order.
+    pub fn take_outgoing(&mut self) -> Vec<Vec<u8>> {
+        self.outbox.drain(..).map(|m| m.encode()).collect()
+    }
+
+    /// Where each document stands.
+    pub fn status(&self, doc: &DocumentId) -> Option<DocStatus> {
+        self.docs.get(doc).map(|e| e.status)
+    }
+
+    /// Whether every document added is in sync or unavailable, and nothing is left to
+    /// send: an initiator can close the connection.
+    pub fn is_settled(&self) -> bool {
+        self.their_id.is_some()
+            && self.outbox.is_empty()
+            && self.docs.values().all(|e| e.status != DocStatus::Syncing)
+    }
+
+    /// The sync states to save, so the next session with this peer starts where this one
+    /// ended.
+    pub fn states(&self) -> impl Iterator<Item = (&DocumentId, &State)> {
+        self.docs.iter().map(|(doc, e)| (doc, &e.state))
+    }
+
+    fn send_first(
+        &mut self,
+        doc: DocumentId,
+        host: &mut impl SyncHost,
+    ) -> Result<(), SessionError> {
+        let has = host.has(&doc);
+        let Some(entry) = self.docs.get_mut(&doc) else {
+            return Ok(());
+        };
+        match host.generate(&doc, &mut entry.state) {
+            Ok(Some(message)) => {
+                let data = message.encode();
+                let (sender_id, target_id) = (
+                    self.our_id.clone(),
+                    self.their_id.clone().unwrap_or_default(),
+                );
+                self.outbox.push_back(if has {
+                    WireMessage::Sync {
+                        sender_id,
+                        target_id,
+                        document_id: doc,
+                        data,
+                    }
+                } else {
+                    WireMessage::Request {
+                        sender_id,
+                        target_id,
+                        document_id: doc,
+                        data,
+                    }
+                });
+            }
+            Ok(None) => {}
+            Err(HostError::Unavailable) => entry.status = DocStatus::Unavailable,
+            Err(HostError::Failed(e)) => return Err(SessionError::Host(e)),
+        }
+        Ok(())
+    }
+
+    fn on_sync(
+        &mut self,
+        doc: DocumentId,
+        message: Message,
+        host: &mut impl SyncHost,
+    ) -> Result<(), SessionError> {
+        let entry = self.docs.entry(doc).or_insert_with(|| DocEntry {
+            state: State::new(),
+            status: DocStatus::Syncing,
+        });
+        if entry.status == DocStatus::Unavailable && self.side == Side::Acceptor {
+            // Refused once on this connection: refuse again without asking the host.
+            self.outbox.push_back(self.unavailable(doc));
+            return Ok(());
+        }
+        let reply = host
+            .receive(&doc, &mut entry.state, message)
+            .and_then(|()| host.generate(&doc, &mut entry.state));
+        match reply {
+            Ok(message) => {
+                // Equal heads: both sides hold the same document. A message may still go
+                // out (it tells the peer our heads), but nothing is left to exchange.
+                let ours = host.heads(&doc).map(sorted);
+                let theirs = entry.state.their_heads.clone().map(sorted);
+                entry.status = if ours.is_some() && ours == theirs {
+                    DocStatus::InSync
+                } else {
+                    DocStatus::Syncing
+                };
+                if let Some(message) = message {
+                    self.outbox.push_back(WireMessage::Sync {
+                        sender_id: self.our_id.clone(),
+                        target_id: self.their_id.clone().unwrap_or_default(),
+                        document_id: doc,
+                        data: message.encode(),
+                    });
+                }
+            }
+            Err(HostError::Unavailable) => {
+                entry.status = DocStatus::Unavailable;
+                self.outbox.push_back(self.unavailable(doc));
+            }
+            Err(HostError::Failed(e)) => return Err(SessionError::Host(e)),
+        }
+        Ok(())
+    }
+
+    fn unavailable(&self, doc: DocumentId) -> WireMessage {
+        WireMessage::DocUnavailable {
+            sender_id: self.our_id.clone(),
+            target_id: self.their_id.clone().unwrap_or_default(),
+            document_id: doc,
+        }
+    }
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads
+}

@@ -1,0 +1,288 @@
+use automerge::sync::State;
+
+use super::wire::{PeerMetadata, WireMessage};
+use super::*;
+use crate::Workspace;
+use crate::doc::DocumentId;
+use crate::model::{Action, Status, TemplateKey, sample_templates};
+use crate::testing::sample_unit;
+
+fn template() -> TemplateKey {
+    sample_templates().remove(0).key()
+}
+
+fn workspace(user: &str) -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(dir.path()).unwrap();
+    ws.set_user(user).unwrap();
+    (dir, ws)
+}
+
+/// Moves frames both ways until the phone's session settles; returns the frames moved.
+/// `duplicate` delivers every frame twice.
+fn pump(
+    phone: &mut Session,
+    phone_host: &mut impl SyncHost,
+    relay: &mut Session,
+    relay_host: &mut impl SyncHost,
+    duplicate: bool,
+) -> usize {
+    let mut moved = 0;
+    for _ in 0..100 {
+        let to_relay = phone.take_outgoing();
+        let to_phone = relay.take_outgoing();
+        if to_relay.is_empty() && to_phone.is_empty() {
+            break;
+        }
+        for frame in &to_relay {
+            for _ in 0..if duplicate { 2 } else { 1 } {
+                relay.receive(frame, relay_host).unwrap();
+                moved += 1;
+            }
+        }
+        for frame in &to_phone {
+            for _ in 0..if duplicate { 2 } else { 1 } {
+                phone.receive(frame, phone_host).unwrap();
+                moved += 1;
+            }
+        }
+    }
+    moved
+}
+
+fn sessions() -> (Session, Session) {
+    let phone = Session::initiate("phone", PeerMetadata::default());
+    let relay = Session::accept(
+        "relay",
+        PeerMetadata {
+            storage_id: Some("relay".into()),
+            is_ephemeral: false,
+        },
+    );
+    (phone, relay)
+}
+
+#[test]
+fn a_phone_pushes_a_new_assessment_and_fetches_another() {
+    let (_a, phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("relay");
+    let mine = phone_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    phone_ws.set_note(&mine, "c01", "from the phone").unwrap();
+    let theirs = relay_ws
+        .create_assessment(&sample_unit(), "2024", &template())
+        .unwrap();
+    relay_ws.step(&theirs, "c02", Action::Submit, None).unwrap();
+
+    let (mut phone, mut relay) = sessions();
+    let (mut phone_host, mut relay_host) =
+        (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+    phone
+        .add_document(mine, State::new(), &mut phone_host)
+        .unwrap();
+    phone
+        .add_document(theirs, State::new(), &mut phone_host)
+        .unwrap();
+    pump(
+        &mut phone,
+        &mut phone_host,
+        &mut relay,
+        &mut relay_host,
+        false,
+    );
+
+    assert!(
+        phone.is_settled(),
+        "{:?} {:?}",
+        phone.status(&mine),
+        phone.status(&theirs)
+    );
+    assert_eq!(phone.status(&mine), Some(DocStatus::InSync));
+    assert_eq!(phone.status(&theirs), Some(DocStatus::InSync));
+    assert_eq!(phone.peer_id(), Some("relay"));
+    for id in [mine, theirs] {
+        assert_eq!(phone_ws.view(&id).unwrap(), relay_ws.view(&id).unwrap());
+    }
+    assert_eq!(
+        relay_ws.view(&mine).unwrap().criteria[0].note,
+        "from the phone"
+    );
+    assert_eq!(
+        phone_ws.view(&theirs).unwrap().criteria[1].status,
+        Status::Submitted
+    );
+}
+
+#[test]
+fn concurrent_edits_converge_even_with_duplicated_frames_and_resume_from_saved_state() {
+    let (_a, phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("supervisor");
+    let id = phone_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    phone_ws.step(&id, "c01", Action::Submit, None).unwrap();
+    relay_ws
+        .import_document(&phone_ws.export_document(&id).unwrap())
+        .unwrap();
+    relay_ws.step(&id, "c01", Action::Approve, None).unwrap();
+    // Offline, the phone keeps working on the same criterion and others.
+    phone_ws.step(&id, "c01", Action::Start, None).unwrap();
+    phone_ws.set_note(&id, "c02", "camera system").unwrap();
+
+    let (mut phone, mut relay) = sessions();
+    let (mut phone_host, mut relay_host) =
+        (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+    phone
+        .add_document(id, State::new(), &mut phone_host)
+        .unwrap();
+    pump(
+        &mut phone,
+        &mut phone_host,
+        &mut relay,
+        &mut relay_host,
+        true,
+    );
+    assert!(phone.is_settled());
+    let view = phone_ws.view(&id).unwrap();
+    assert_eq!(view, relay_ws.view(&id).unwrap());
+    assert_eq!(
+        view.criteria[0].status,
+        Status::Approved,
+        "the stale edit undid the review"
+    );
+    assert_eq!(view.criteria[1].note, "camera system");
+
+    // The next session starts from the saved state: with nothing new, it only exchanges
+    // heads.
+    let saved: Vec<u8> = phone.states().next().unwrap().1.encode();
+    let (mut phone, mut relay) = sessions();
+    phone
+        .add_document(id, State::decode(&saved).unwrap(), &mut phone_host)
+        .unwrap();
+    let moved = pump(
+        &mut phone,
+        &mut phone_host,
+        &mut relay,
+        &mut relay_host,
+        false,
+    );
+    assert!(phone.is_settled());
+    assert!(moved <= 4, "{moved} frames to confirm nothing changed");
+}
+
+/// A relay that refuses one document.
+struct Refusing<'a> {
+    inner: WorkspaceHost<'a>,
+    refused: DocumentId,
+}
+
+impl SyncHost for Refusing<'_> {
+    fn has(&mut self, doc: &DocumentId) -> bool {
+        *doc != self.refused && self.inner.has(doc)
+    }
+    fn heads(&mut self, doc: &DocumentId) -> Option<Vec<automerge::ChangeHash>> {
+        self.inner.heads(doc)
+    }
+    fn generate(
+        &mut self,
+        doc: &DocumentId,
+        state: &mut State,
+    ) -> Result<Option<SyncMessage>, HostError> {
+        if *doc == self.refused {
+            return Err(HostError::Unavailable);
+        }
+        self.inner.generate(doc, state)
+    }
+    fn receive(
+        &mut self,
+        doc: &DocumentId,
+        state: &mut State,
+        message: SyncMessage,
+    ) -> Result<(), HostError> {
+        if *doc == self.refused {
+            return Err(HostError::Unavailable);
+        }
+        self.inner.receive(doc, state, message)
+    }
+}
+
+#[test]
+fn a_refused_document_is_unavailable_and_nothing_leaks() {
+    let (_a, phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("relay");
+    let secret = relay_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    relay_ws
+        .set_note(&secret, "c01", "other ward's secret")
+        .unwrap();
+    let (mut phone, mut relay) = sessions();
+    let mut phone_host = WorkspaceHost::new(&phone_ws);
+    let mut relay_host = Refusing {
+        inner: WorkspaceHost::new(&relay_ws),
+        refused: secret,
+    };
+    phone
+        .add_document(secret, State::new(), &mut phone_host)
+        .unwrap();
+    pump(
+        &mut phone,
+        &mut phone_host,
+        &mut relay,
+        &mut relay_host,
+        false,
+    );
+    assert_eq!(phone.status(&secret), Some(DocStatus::Unavailable));
+    assert!(phone.is_settled());
+    assert!(!phone_ws.has_document(&secret).unwrap());
+}
+
+#[test]
+fn protocol_violations_end_the_session() {
+    let (_a, ws) = workspace("relay");
+    let mut host = WorkspaceHost::new(&ws);
+    let mut relay = Session::accept("relay", PeerMetadata::default());
+    let doc = DocumentId::for_assessment("u", "p");
+    // Sync before the handshake.
+    let early = WireMessage::Sync {
+        sender_id: "x".into(),
+        target_id: "relay".into(),
+        document_id: doc,
+        data: vec![],
+    };
+    assert_eq!(
+        relay.receive(&early.encode(), &mut host),
+        Err(SessionError::Unexpected("sync"))
+    );
+    assert!(matches!(
+        relay.receive(b"\xff\x00garbage", &mut host),
+        Err(SessionError::Wire(_))
+    ));
+    let join = WireMessage::Join {
+        sender_id: "p".into(),
+        supported_protocol_versions: vec!["9".into()],
+        peer_metadata: None,
+    };
+    assert_eq!(
+        relay.receive(&join.encode(), &mut host),
+        Err(SessionError::Version)
+    );
+    let join = WireMessage::Join {
+        sender_id: "p".into(),
+        supported_protocol_versions: vec!["1".into()],
+        peer_metadata: None,
+    };
+    let mut relay = Session::accept("relay", PeerMetadata::default());
+    relay.receive(&join.encode(), &mut host).unwrap();
+    let bad_sync = WireMessage::Sync {
+        sender_id: "p".into(),
+        target_id: "relay".into(),
+        document_id: doc,
+        data: b"not a sync message".to_vec(),
+    };
+    assert_eq!(
+        relay.receive(&bad_sync.encode(), &mut host),
+        Err(SessionError::BadSyncMessage)
+    );
+}

@@ -1,0 +1,454 @@
+//! The automerge-repo v1 wire protocol: CBOR maps with a `type` field.
+//!
+//! Only what wardcheck speaks is modelled; other message types (ephemeral messages, remote
+//! heads subscriptions) decode to [`WireMessage::Other`] and are ignored, as the protocol
+//! allows. Decoding takes a whole frame (`&[u8]`): the transport has already bounded it.
+
+use minicbor::data::Type;
+use minicbor::{Decoder, Encoder};
+
+use crate::doc::DocumentId;
+
+/// The protocol version this implementation speaks.
+pub const PROTOCOL_VERSION: &str = "1";
+
+/// What a peer says about itself in `join` and `peer`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerMetadata {
+    /// The peer's storage id, if it stores documents durably.
+    pub storage_id: Option<String>,
+    /// Whether it will forget everything when it disconnects.
+    pub is_ephemeral: bool,
+}
+
+/// One message of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireMessage {
+    /// The connecting peer introduces itself.
+    Join {
+        /// Its peer id.
+        sender_id: String,
+        /// Versions it speaks.
+        supported_protocol_versions: Vec<String>,
+        /// Its metadata.
+        peer_metadata: Option<PeerMetadata>,
+    },
+    /// The accepting peer answers `join`.
+    Peer {
+        /// Its peer id.
+        sender_id: String,
+        /// The joining peer.
+        target_id: String,
+        /// The version chosen.
+        selected_protocol_version: String,
+        /// Its metadata.
+        peer_metadata: Option<PeerMetadata>,
+    },
+    /// The sender is about to disconnect.
+    Leave {
+        /// Its peer id.
+        sender_id: String,
+    },
+    /// The sender asks for a document it does not have, with a first sync message.
+    Request {
+        /// Sender.
+        sender_id: String,
+        /// Receiver.
+        target_id: String,
+        /// The document.
+        document_id: DocumentId,
+        /// An Automerge sync message.
+        data: Vec<u8>,
+    },
+    /// An Automerge sync message about a document.
+    Sync {
+        /// Sender.
+        sender_id: String,
+        /// Receiver.
+        target_id: String,
+        /// The document.
+        document_id: DocumentId,
+        /// An Automerge sync message.
+        data: Vec<u8>,
+    },
+    /// The sender does not have the document, or will not share it.
+    DocUnavailable {
+        /// Sender.
+        sender_id: String,
+        /// Receiver.
+        target_id: String,
+        /// The document.
+        document_id: DocumentId,
+    },
+    /// The sender saw a protocol error and will close.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+    /// A message type this implementation ignores.
+    Other {
+        /// Its `type`.
+        kind: String,
+    },
+}
+
+/// A frame that is not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Not CBOR, or not the expected CBOR types.
+    #[error("malformed CBOR: {0}")]
+    Cbor(String),
+    /// A required field is missing.
+    #[error("missing field {0:?}")]
+    MissingField(&'static str),
+    /// A document id that is not bs58check of 16 bytes.
+    #[error("invalid document id")]
+    BadDocumentId,
+}
+
+impl From<minicbor::decode::Error> for WireError {
+    fn from(e: minicbor::decode::Error) -> Self {
+        WireError::Cbor(e.to_string())
+    }
+}
+
+/// The fields of a message map, as read.
+#[derive(Default)]
+struct Fields {
+    kind: Option<String>,
+    sender_id: Option<String>,
+    target_id: Option<String>,
+    document_id: Option<String>,
+    data: Option<Vec<u8>>,
+    versions: Option<Vec<String>>,
+    selected: Option<String>,
+    message: Option<String>,
+    metadata: Option<PeerMetadata>,
+}
+
+impl WireMessage {
+    /// Decodes one frame.
+    pub fn decode(frame: &[u8]) -> Result<Self, WireError> {
+        let mut d = Decoder::new(frame);
+        let len = d.map()?.ok_or(WireError::Cbor("indefinite map".into()))?;
+        let mut f = Fields::default();
+        for _ in 0..len {
+            match d.str()? {
+                "type" => f.kind = Some(d.str()?.to_owned()),
+                "senderId" => f.sender_id = Some(d.str()?.to_owned()),
+                "targetId" => f.target_id = Some(d.str()?.to_owned()),
+                "documentId" => f.document_id = Some(d.str()?.to_owned()),
+                "selectedProtocolVersion" => f.selected = Some(d.str()?.to_owned()),
+                "message" => f.message = Some(d.str()?.to_owned()),
+                "data" => f.data = Some(d.bytes()?.to_vec()),
+                "supportedProtocolVersions" => {
+                    let n = d
+                        .array()?
+                        .ok_or(WireError::Cbor("indefinite array".into()))?;
+                    let mut versions = Vec::new();
+                    for _ in 0..n.min(16) {
+                        versions.push(d.str()?.to_owned());
+                    }
+                    f.versions = Some(versions);
+                }
+                "peerMetadata" => f.metadata = decode_metadata(&mut d)?,
+                _ => d.skip()?,
+            }
+        }
+        let kind = f.kind.take().ok_or(WireError::MissingField("type"))?;
+        let sender = |f: &mut Fields| {
+            f.sender_id
+                .take()
+                .ok_or(WireError::MissingField("senderId"))
+        };
+        let target = |f: &mut Fields| {
+            f.target_id
+                .take()
+                .ok_or(WireError::MissingField("targetId"))
+        };
+        let document = |f: &mut Fields| -> Result<DocumentId, WireError> {
+            f.document_id
+                .take()
+                .ok_or(WireError::MissingField("documentId"))?
+                .parse()
+                .map_err(|_| WireError::BadDocumentId)
+        };
+        let data = |f: &mut Fields| f.data.take().ok_or(WireError::MissingField("data"));
+        Ok(match kind.as_str() {
+            "join" => WireMessage::Join {
+                sender_id: sender(&mut f)?,
+                supported_protocol_versions: f
+                    .versions
+                    .take()
+                    .ok_or(WireError::MissingField("supportedProtocolVersions"))?,
+                peer_metadata: f.metadata.take(),
+            },
+            "peer" => WireMessage::Peer {
+                sender_id: sender(&mut f)?,
+                target_id: target(&mut f)?,
+                selected_protocol_version: f
+                    .selected
+                    .take()
+                    .ok_or(WireError::MissingField("selectedProtocolVersion"))?,
+                peer_metadata: f.metadata.take(),
+            },
+            "leave" => WireMessage::Leave {
+                sender_id: sender(&mut f)?,
+            },
+            "request" | "sync" => {
+                let (sender_id, target_id) = (sender(&mut f)?, target(&mut f)?);
+                let (document_id, data) = (document(&mut f)?, data(&mut f)?);
+                if kind == "request" {
+                    WireMessage::Request {
+                        sender_id,
+                        target_id,
+                        document_id,
+                        data,
+                    }
+                } else {
+                    WireMessage::Sync {
+                        sender_id,
+                        target_id,
+                        document_id,
+                        data,
+                    }
+                }
+            }
+            "doc-unavailable" => WireMessage::DocUnavailable {
+                sender_id: sender(&mut f)?,
+                target_id: target(&mut f)?,
+                document_id: document(&mut f)?,
+            },
+            "error" => WireMessage::Error {
+                message: f.message.take().unwrap_or_default(),
+            },
+            _ => WireMessage::Other { kind },
+        })
+    }
+
+    /// Encodes the message as one frame.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new(Vec::new());
+        // Writing to a Vec cannot fail.
+        let _ = self.encode_into(&mut e);
+        e.into_writer()
+    }
+
+    fn encode_into(
+        &self,
+        e: &mut Encoder<Vec<u8>>,
+    ) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
+        match self {
+            WireMessage::Join {
+                sender_id,
+                supported_protocol_versions,
+                peer_metadata,
+            } => {
+                e.map(3 + u64::from(peer_metadata.is_some()))?;
+                e.str("type")?.str("join")?;
+                e.str("senderId")?.str(sender_id)?;
+                e.str("supportedProtocolVersions")?
+                    .array(supported_protocol_versions.len() as u64)?;
+                for version in supported_protocol_versions {
+                    e.str(version)?;
+                }
+                encode_metadata(e, peer_metadata.as_ref())?;
+            }
+            WireMessage::Peer {
+                sender_id,
+                target_id,
+                selected_protocol_version,
+                peer_metadata,
+            } => {
+                e.map(4 + u64::from(peer_metadata.is_some()))?;
+                e.str("type")?.str("peer")?;
+                e.str("senderId")?.str(sender_id)?;
+                e.str("targetId")?.str(target_id)?;
+                e.str("selectedProtocolVersion")?
+                    .str(selected_protocol_version)?;
+                encode_metadata(e, peer_metadata.as_ref())?;
+            }
+            WireMessage::Leave { sender_id } => {
+                e.map(2)?;
+                e.str("type")?.str("leave")?;
+                e.str("senderId")?.str(sender_id)?;
+            }
+            WireMessage::Request {
+                sender_id,
+                target_id,
+                document_id,
+                data,
+            }
+            | WireMessage::Sync {
+                sender_id,
+                target_id,
+                document_id,
+                data,
+            } => {
+                let kind = if matches!(self, WireMessage::Request { .. }) {
+                    "request"
+                } else {
+                    "sync"
+                };
+                e.map(5)?;
+                e.str("type")?.str(kind)?;
+                e.str("senderId")?.str(sender_id)?;
+                e.str("targetId")?.str(target_id)?;
+                e.str("documentId")?.str(&document_id.to_string())?;
+                e.str("data")?.bytes(data)?;
+            }
+            WireMessage::DocUnavailable {
+                sender_id,
+                target_id,
+                document_id,
+            } => {
+                e.map(4)?;
+                e.str("type")?.str("doc-unavailable")?;
+                e.str("senderId")?.str(sender_id)?;
+                e.str("targetId")?.str(target_id)?;
+                e.str("documentId")?.str(&document_id.to_string())?;
+            }
+            WireMessage::Error { message } => {
+                e.map(2)?;
+                e.str("type")?.str("error")?;
+                e.str("message")?.str(message)?;
+            }
+            WireMessage::Other { kind } => {
+                e.map(1)?;
+                e.str("type")?.str(kind)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn decode_metadata(d: &mut Decoder<'_>) -> Result<Option<PeerMetadata>, WireError> {
+    if d.datatype()? != Type::Map {
+        d.skip()?;
+        return Ok(None);
+    }
+    let len = d.map()?.ok_or(WireError::Cbor("indefinite map".into()))?;
+    let mut metadata = PeerMetadata::default();
+    for _ in 0..len {
+        match d.str()? {
+            "storageId" if d.datatype()? == Type::String => {
+                metadata.storage_id = Some(d.str()?.to_owned())
+            }
+            "isEphemeral" if d.datatype()? == Type::Bool => metadata.is_ephemeral = d.bool()?,
+            _ => d.skip()?,
+        }
+    }
+    Ok(Some(metadata))
+}
+
+fn encode_metadata(
+    e: &mut Encoder<Vec<u8>>,
+    metadata: Option<&PeerMetadata>,
+) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
+    let Some(metadata) = metadata else {
+        return Ok(());
+    };
+    e.str("peerMetadata")?;
+    e.map(1 + u64::from(metadata.storage_id.is_some()))?;
+    if let Some(id) = &metadata.storage_id {
+        e.str("storageId")?.str(id)?;
+    }
+    e.str("isEphemeral")?.bool(metadata.is_ephemeral)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn doc() -> DocumentId {
+        DocumentId::for_assessment("ward", "2025")
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let messages = [
+            WireMessage::Join {
+                sender_id: "phone".into(),
+                supported_protocol_versions: vec!["1".into()],
+                peer_metadata: Some(PeerMetadata {
+                    storage_id: Some("s".into()),
+                    is_ephemeral: false,
+                }),
+            },
+            WireMessage::Peer {
+                sender_id: "relay".into(),
+                target_id: "phone".into(),
+                selected_protocol_version: "1".into(),
+                peer_metadata: None,
+            },
+            WireMessage::Leave {
+                sender_id: "phone".into(),
+            },
+            WireMessage::Request {
+                sender_id: "a".into(),
+                target_id: "b".into(),
+                document_id: doc(),
+                data: vec![1, 2],
+            },
+            WireMessage::Sync {
+                sender_id: "a".into(),
+                target_id: "b".into(),
+                document_id: doc(),
+                data: vec![],
+            },
+            WireMessage::DocUnavailable {
+                sender_id: "a".into(),
+                target_id: "b".into(),
+                document_id: doc(),
+            },
+            WireMessage::Error {
+                message: "bad".into(),
+            },
+            WireMessage::Other {
+                kind: "ephemeral".into(),
+            },
+        ];
+        for message in messages {
+            assert_eq!(WireMessage::decode(&message.encode()), Ok(message));
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_typed_errors() {
+        assert!(matches!(WireMessage::decode(b""), Err(WireError::Cbor(_))));
+        assert!(matches!(
+            WireMessage::decode(&[0xa0]),
+            Err(WireError::MissingField("type"))
+        ));
+        let mut e = Encoder::new(Vec::new());
+        e.map(5).unwrap();
+        e.str("type").unwrap().str("sync").unwrap();
+        e.str("senderId").unwrap().str("a").unwrap();
+        e.str("targetId").unwrap().str("b").unwrap();
+        e.str("documentId").unwrap().str("not-an-id").unwrap();
+        e.str("data").unwrap().bytes(b"").unwrap();
+        assert_eq!(
+            WireMessage::decode(&e.into_writer()),
+            Err(WireError::BadDocumentId)
+        );
+        // Right type, wrong field types.
+        let mut e = Encoder::new(Vec::new());
+        e.map(2).unwrap();
+        e.str("type").unwrap().str("join").unwrap();
+        e.str("senderId").unwrap().u32(7).unwrap();
+        assert!(matches!(
+            WireMessage::decode(&e.into_writer()),
+            Err(WireError::Cbor(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = WireMessage::decode(&bytes);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! A phone's side of a sync: its workspace as a [`SyncHost`].
+
+use std::collections::HashMap;
+
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+
+use super::{HostError, SyncHost};
+use crate::Workspace;
+use crate::doc::{Assessment, DocumentId};
+
+/// Serves a workspace's assessments to a session, and fetches the ones it lacks: a
+/// fetched document is kept in memory until it reads as a whole assessment with the id it
+/// was asked under, then stored.
+pub struct WorkspaceHost<'a> {
+    workspace: &'a Workspace,
+    fetching: HashMap<DocumentId, Automerge>,
+}
+
+impl<'a> WorkspaceHost<'a> {
+    /// A host over `workspace`.
+    pub fn new(workspace: &'a Workspace) -> Self {
+        Self {
+            workspace,
+            fetching: HashMap::new(),
+        }
+    }
+
+    fn stored(&self, doc: &DocumentId) -> Result<bool, HostError> {
+        self.workspace.has_document(doc).map_err(failed)
+    }
+}
+
+fn failed(e: crate::Error) -> HostError {
+    HostError::Failed(e.to_string())
+}
+
+impl SyncHost for WorkspaceHost<'_> {
+    fn has(&mut self, doc: &DocumentId) -> bool {
+        self.stored(doc).unwrap_or(false)
+    }
+
+    fn heads(&mut self, doc: &DocumentId) -> Option<Vec<ChangeHash>> {
+        match self.fetching.get(doc) {
+            Some(fetching) => Some(fetching.get_heads()),
+            None => self.workspace.heads(doc).ok(),
+        }
+    }
+
+    fn generate(
+        &mut self,
+        doc: &DocumentId,
+        state: &mut State,
+    ) -> Result<Option<Message>, HostError> {
+        if self.stored(doc)? {
+            return self
+                .workspace
+                .generate_sync_message(doc, state)
+                .map_err(failed);
+        }
+        Ok(self
+            .fetching
+            .entry(*doc)
+            .or_default()
+            .generate_sync_message(state))
+    }
+
+    fn receive(
+        &mut self,
+        doc: &DocumentId,
+        state: &mut State,
+        message: Message,
+    ) -> Result<(), HostError> {
+        if self.stored(doc)? {
+            return match self.workspace.receive_sync_message(doc, state, message) {
+                Ok(()) => Ok(()),
+                // What the peer sent is not an assessment: refuse it, keep ours.
+                Err(crate::Error::Malformed(_) | crate::Error::Automerge(_)) => {
+                    Err(HostError::Unavailable)
+                }
+                Err(e) => Err(failed(e)),
+            };
+        }
+        let fetching = self.fetching.entry(*doc).or_default();
+        fetching
+            .receive_sync_message(state, message)
+            .map_err(|_| HostError::Unavailable)?;
+        // Complete yet? A partial document does not read as an assessment.
+        match Assessment::from_automerge(fetching.clone()) {
+            Ok(assessment) if assessment.id().ok() == Some(*doc) => {
+                self.workspace
+                    .import_document(&assessment.save())
+                    .map_err(failed)?;
+                self.fetching.remove(doc);
+                Ok(())
+            }
+            Ok(_) => Err(HostError::Unavailable),
+            Err(_) => Ok(()),
+        }
+    }
+}
