@@ -9,8 +9,10 @@ mod store;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "transport")]
+pub mod transport;
 mod workspace;
 
 pub use error::{Error, Result};
 pub use store::BlobInfo;
-pub use workspace::{AssessmentSummary, SimilarEvidence, Workspace, WorkspaceConfig};
+pub use workspace::{AssessmentSummary, Enrolment, SimilarEvidence, Workspace, WorkspaceConfig};

@@ -101,6 +101,32 @@ struct Inner {
 const DATABASE_FILE: &str = "wardcheck.sqlite3";
 const LOCK_FILE: &str = "wardcheck.lock";
 const USER_SETTING: &str = "user";
+const ENROLMENT_SETTING: &str = "enrolment";
+
+/// This device's enrolment with a relay. The token is a secret: it stays in the store.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolment {
+    /// The relay's base URL, e.g. `https://relay.example:8080`.
+    pub relay_url: String,
+    /// The id the relay gave this device.
+    pub device_id: String,
+    /// The device's bearer token.
+    pub token: String,
+    /// The user the device was enrolled for.
+    pub user_id: String,
+    /// That user's unit.
+    pub unit_id: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment")
+            .field("relay_url", &self.relay_url)
+            .field("device_id", &self.device_id)
+            .field("token", &"<secret>")
+            .finish_non_exhaustive()
+    }
+}
 
 impl Workspace {
     /// Opens the workspace in `dir` (created if missing) with the default configuration.
@@ -479,6 +505,44 @@ impl Workspace {
                 Ok(id)
             }
         }
+    }
+
+    /// Ids of every assessment in the workspace.
+    pub fn document_ids(&self) -> Result<Vec<DocumentId>> {
+        self.lock().store.document_ids()
+    }
+
+    /// Stores a blob fetched from the relay after checking it is what `hash` names; the
+    /// relay has it, so it is never uploaded. Bytes that do not match are refused.
+    pub fn store_fetched_blob(&self, hash: &BlobHash, kind: BlobKind, bytes: &[u8]) -> Result<()> {
+        if BlobHash::of(bytes) != *hash {
+            return Err(Error::InvalidInput(format!(
+                "the bytes fetched for blob {hash} do not match it"
+            )));
+        }
+        self.lock().store.write(|w| {
+            w.put_blob(hash, kind, bytes, now_ms())?;
+            w.mark_uploaded(hash)
+        })
+    }
+
+    /// The relay this device is enrolled with, if it is.
+    pub fn enrolment(&self) -> Result<Option<Enrolment>> {
+        let json = self.lock().store.setting(ENROLMENT_SETTING)?;
+        Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Records an enrolment and signs its user in, in one transaction.
+    pub fn save_enrolment(&self, enrolment: &Enrolment) -> Result<()> {
+        let json =
+            serde_json::to_string(enrolment).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let mut inner = self.lock();
+        inner.store.write(|w| {
+            w.set_setting(ENROLMENT_SETTING, &json)?;
+            w.set_setting(USER_SETTING, &enrolment.user_id)
+        })?;
+        inner.user = Some(enrolment.user_id.clone());
+        Ok(())
     }
 
     /// Whether the workspace has this assessment.

@@ -1,0 +1,707 @@
+//! The network side of sync (feature `transport`): drives [`crate::sync::Session`] over a
+//! WebSocket, moves photo blobs over HTTP, retries with backoff, reports progress.
+//!
+//! Blocking I/O (tungstenite, ureq) on the caller's thread: the phone library runs it on a
+//! worker thread of its own, and the core needs no async runtime. Nothing here blocks local
+//! edits: the workspace lock is taken per call, never across network waits.
+
+use std::collections::BTreeSet;
+use std::io::{ErrorKind, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use crate::blob::{BlobHash, BlobKind};
+use crate::doc::DocumentId;
+use crate::photo::PublicKey;
+use crate::sync::wire::PeerMetadata;
+use crate::sync::{DocStatus, Session, SessionError, SyncState, WorkspaceHost};
+use crate::{Enrolment, Workspace};
+
+/// Largest frame accepted from the relay.
+const MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// What can go wrong talking to the relay.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The relay could not be reached or the connection broke (retried before this is
+    /// returned).
+    #[error("network: {0}")]
+    Network(String),
+    /// The relay refused the token or the enrolment code.
+    #[error("the relay refused the credentials")]
+    Unauthorized,
+    /// The relay answered with an unexpected status.
+    #[error("the relay answered {status}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// The relay's message.
+        message: String,
+    },
+    /// The sync protocol failed.
+    #[error("sync protocol: {0}")]
+    Protocol(#[from] SessionError),
+    /// The relay went quiet for too long.
+    #[error("the relay stopped answering")]
+    Timeout,
+    /// The caller cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// The device is not enrolled with a relay.
+    #[error("this device is not enrolled with a relay")]
+    NotEnrolled,
+    /// A relay URL that is not http(s)://host[:port].
+    #[error("invalid relay URL")]
+    BadUrl,
+    /// The local workspace failed.
+    #[error(transparent)]
+    Core(#[from] crate::Error),
+}
+
+impl TransportError {
+    /// Whether trying again later may help.
+    fn is_transient(&self) -> bool {
+        match self {
+            TransportError::Network(_) | TransportError::Timeout => true,
+            TransportError::Http { status, .. } => *status >= 500 || *status == 409,
+            _ => false,
+        }
+    }
+}
+
+impl From<ureq::Error> for TransportError {
+    fn from(e: ureq::Error) -> Self {
+        TransportError::Network(e.to_string())
+    }
+}
+
+impl From<tungstenite::Error> for TransportError {
+    fn from(e: tungstenite::Error) -> Self {
+        match e {
+            tungstenite::Error::Http(response) if response.status().as_u16() == 401 => {
+                TransportError::Unauthorized
+            }
+            tungstenite::Error::Http(response) => TransportError::Http {
+                status: response.status().as_u16(),
+                message: "WebSocket upgrade refused".into(),
+            },
+            other => TransportError::Network(other.to_string()),
+        }
+    }
+}
+
+/// The phase a sync is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Exchanging document changes.
+    Documents,
+    /// Sending photos the relay lacks (thumbnails first).
+    Uploads,
+    /// Fetching other devices' thumbnails.
+    Downloads,
+}
+
+/// Where a sync stands, reported as it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    /// The current phase.
+    pub phase: Phase,
+    /// Documents in sync (or unavailable) so far.
+    pub documents_done: usize,
+    /// Documents to sync.
+    pub documents_total: usize,
+    /// Blob bytes sent so far.
+    pub bytes_sent: u64,
+    /// Blob bytes to send.
+    pub bytes_total: u64,
+}
+
+/// Receives progress and may cancel.
+pub trait SyncObserver {
+    /// Called as the sync advances.
+    fn progress(&self, _progress: &SyncProgress) {}
+    /// Polled between steps: return `true` to stop as soon as possible.
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// An observer that wants nothing.
+impl SyncObserver for () {}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Documents now in sync with the relay.
+    pub documents_in_sync: usize,
+    /// Documents the relay would not share or did not have.
+    pub unavailable: Vec<DocumentId>,
+    /// Blobs uploaded in this sync.
+    pub blobs_uploaded: usize,
+    /// Blob bytes sent in this sync (resumed uploads send only the rest).
+    pub bytes_uploaded: u64,
+    /// Blobs the relay already had, so they were not sent.
+    pub blobs_already_there: usize,
+    /// Thumbnails fetched.
+    pub thumbnails_fetched: usize,
+}
+
+/// How failed steps are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per step, the first included.
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled each time, with jitter.
+    pub base_delay: Duration,
+    /// Longest wait.
+    pub max_delay: Duration,
+    /// How long the relay may stay silent during the document exchange.
+    pub idle_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A relay and the credentials to talk to it.
+#[derive(Clone)]
+pub struct Relay {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+    retry: RetryPolicy,
+}
+
+impl Relay {
+    /// A relay at `base_url` (`http://host:port` or `https://...`), with a device token.
+    pub fn new(base_url: &str, token: &str) -> Result<Self, TransportError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < 10 {
+            return Err(TransportError::BadUrl);
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Ok(Self {
+            base,
+            token: token.to_owned(),
+            agent,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// The relay this workspace is enrolled with.
+    pub fn enrolled(workspace: &Workspace) -> Result<Self, TransportError> {
+        let enrolment = workspace.enrolment()?.ok_or(TransportError::NotEnrolled)?;
+        Self::new(&enrolment.relay_url, &enrolment.token)
+    }
+
+    /// Uses another retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// Runs `step` until it succeeds, fails for good, or runs out of attempts.
+    fn retry<T>(
+        &self,
+        observer: &dyn SyncObserver,
+        mut step: impl FnMut() -> Result<T, TransportError>,
+    ) -> Result<T, TransportError> {
+        let mut attempt = 0;
+        loop {
+            if observer.is_cancelled() {
+                return Err(TransportError::Cancelled);
+            }
+            match step() {
+                Err(e) if e.is_transient() && attempt + 1 < self.retry.attempts => {
+                    let delay = backoff(&self.retry, attempt);
+                    tracing::info!("sync step failed ({e}); retrying in {delay:?}");
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Exponential backoff with "full jitter": a random wait up to the doubled delay.
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let ceiling = policy
+        .base_delay
+        .saturating_mul(1 << attempt.min(16))
+        .min(policy.max_delay);
+    let mut random = [0u8; 8];
+    let fraction = match getrandom::fill(&mut random) {
+        Ok(()) => u64::from_le_bytes(random) as f64 / u64::MAX as f64,
+        Err(_) => 0.5,
+    };
+    ceiling.mul_f64(0.5 + fraction / 2.0)
+}
+
+#[derive(Serialize)]
+struct EnrolRequest<'a> {
+    code: &'a str,
+    device_name: &'a str,
+    public_key: String,
+}
+
+#[derive(Deserialize)]
+struct EnrolResponse {
+    device_id: String,
+    token: String,
+    user_id: String,
+    unit_id: String,
+}
+
+/// Enrols this device with the relay at `relay_url` using a one-time code from an
+/// administrator, registers the device's public key (which verifies its evidence), and
+/// keeps the token in the workspace.
+pub fn enroll(
+    workspace: &Workspace,
+    relay_url: &str,
+    code: &str,
+    device_name: &str,
+) -> Result<Enrolment, TransportError> {
+    let relay = Relay::new(relay_url, "")?;
+    let request = EnrolRequest {
+        code: code.trim(),
+        device_name,
+        public_key: PublicKey::to_string(&workspace.device_public_key()),
+    };
+    let mut response = relay
+        .agent
+        .post(&relay.url("/v1/enroll"))
+        .send_json(&request)?;
+    let body: EnrolResponse = match response.status().as_u16() {
+        200 | 201 => response.body_mut().read_json()?,
+        401 | 403 => return Err(TransportError::Unauthorized),
+        status => return Err(http_error(status, &mut response)),
+    };
+    let enrolment = Enrolment {
+        relay_url: relay.base.clone(),
+        device_id: body.device_id,
+        token: body.token,
+        user_id: body.user_id,
+        unit_id: body.unit_id,
+    };
+    workspace.save_enrolment(&enrolment)?;
+    Ok(enrolment)
+}
+
+fn http_error(status: u16, response: &mut ureq::http::Response<ureq::Body>) -> TransportError {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    let message = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_json::<ErrorBody>()
+        .map(|b| b.error)
+        .unwrap_or_default();
+    if status == 401 {
+        TransportError::Unauthorized
+    } else {
+        TransportError::Http { status, message }
+    }
+}
+
+/// Syncs everything with the relay: every local assessment and every one of the device's
+/// scope it lacks, then the photos the relay lacks (thumbnails first, resuming interrupted
+/// uploads), then the thumbnails of others' photos. Full photos come on demand with
+/// [`fetch_photo`].
+pub fn sync_now(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+) -> Result<SyncReport, TransportError> {
+    let mut report = SyncReport::default();
+    let (in_sync, unavailable) =
+        relay.retry(observer, || sync_documents(workspace, relay, observer))?;
+    report.documents_in_sync = in_sync;
+    report.unavailable = unavailable;
+    relay.retry(observer, || {
+        upload_blobs(workspace, relay, observer, &mut report)
+    })?;
+    relay.retry(observer, || {
+        fetch_thumbnails(workspace, relay, observer, &mut report)
+    })?;
+    Ok(report)
+}
+
+#[derive(Deserialize)]
+struct ListedDocument {
+    id: DocumentId,
+}
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn connect(relay: &Relay) -> Result<Socket, TransportError> {
+    let ws_url = format!("{}/v1/sync", relay.base.replacen("http", "ws", 1));
+    let mut request = ws_url
+        .into_client_request()
+        .map_err(|_| TransportError::BadUrl)?;
+    let bearer = relay
+        .bearer()
+        .parse()
+        .map_err(|_| TransportError::Unauthorized)?;
+    request.headers_mut().insert("Authorization", bearer);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let (socket, _) = tungstenite::client::connect_with_config(request, Some(config), 3)?;
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(250)))
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+    }
+    Ok(socket)
+}
+
+fn sync_documents(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+) -> Result<(usize, Vec<DocumentId>), TransportError> {
+    let mut response = relay
+        .agent
+        .get(&relay.url("/v1/documents"))
+        .header("Authorization", &relay.bearer())
+        .call()?;
+    let listed: Vec<ListedDocument> = match response.status().as_u16() {
+        200 => response.body_mut().read_json()?,
+        status => return Err(http_error(status, &mut response)),
+    };
+    let ids: BTreeSet<DocumentId> = workspace
+        .document_ids()?
+        .into_iter()
+        .chain(listed.into_iter().map(|d| d.id))
+        .collect();
+
+    let mut socket = connect(relay)?;
+    let metadata = PeerMetadata {
+        storage_id: Some(workspace.device_id().to_owned()),
+        is_ephemeral: false,
+    };
+    let mut session = Session::initiate(workspace.device_id(), metadata);
+    let mut host = WorkspaceHost::new(workspace);
+    for id in &ids {
+        let state = workspace
+            .sync_state(&relay.base, id)?
+            .and_then(|bytes| SyncState::decode(&bytes).ok())
+            .unwrap_or_default();
+        session.add_document(*id, state, &mut host)?;
+    }
+    let mut last_heard = Instant::now();
+    loop {
+        for frame in session.take_outgoing() {
+            socket.send(Message::Binary(frame.into()))?;
+        }
+        let done = ids
+            .iter()
+            .filter(|id| session.status(id) != Some(DocStatus::Syncing))
+            .count();
+        observer.progress(&SyncProgress {
+            phase: Phase::Documents,
+            documents_done: done,
+            documents_total: ids.len(),
+            bytes_sent: 0,
+            bytes_total: 0,
+        });
+        if session.is_settled() {
+            break;
+        }
+        if observer.is_cancelled() {
+            return Err(TransportError::Cancelled);
+        }
+        match socket.read() {
+            Ok(Message::Binary(frame)) => {
+                last_heard = Instant::now();
+                session.receive(&frame, &mut host)?;
+            }
+            Ok(Message::Close(_)) => {
+                return Err(TransportError::Network(
+                    "the relay closed the connection".into(),
+                ));
+            }
+            Ok(_) => last_heard = Instant::now(),
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                if last_heard.elapsed() > relay.retry.idle_timeout {
+                    return Err(TransportError::Timeout);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for (id, state) in session.states() {
+        workspace.save_sync_state(&relay.base, id, &state.encode())?;
+    }
+    let unavailable: Vec<DocumentId> = ids
+        .iter()
+        .filter(|id| session.status(id) == Some(DocStatus::Unavailable))
+        .copied()
+        .collect();
+    let _ = socket.close(None);
+    let _ = socket.flush();
+    Ok((ids.len() - unavailable.len(), unavailable))
+}
+
+#[derive(Serialize)]
+struct MissingRequest {
+    hashes: Vec<BlobHash>,
+}
+
+#[derive(Deserialize)]
+struct MissingResponse {
+    missing: Vec<BlobHash>,
+}
+
+fn upload_blobs(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    report: &mut SyncReport,
+) -> Result<(), TransportError> {
+    let pending = workspace.pending_uploads()?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut response = relay
+        .agent
+        .post(&relay.url("/v1/blobs/missing"))
+        .header("Authorization", &relay.bearer())
+        .send_json(&MissingRequest {
+            hashes: pending.iter().map(|b| b.hash).collect(),
+        })?;
+    let missing: BTreeSet<BlobHash> = match response.status().as_u16() {
+        200 => response
+            .body_mut()
+            .read_json::<MissingResponse>()?
+            .missing
+            .into_iter()
+            .collect(),
+        status => return Err(http_error(status, &mut response)),
+    };
+    let bytes_total: u64 = pending
+        .iter()
+        .filter(|b| missing.contains(&b.hash))
+        .map(|b| b.size)
+        .sum();
+    let mut bytes_sent = 0;
+    for blob in pending {
+        if observer.is_cancelled() {
+            return Err(TransportError::Cancelled);
+        }
+        if !missing.contains(&blob.hash) {
+            // The relay has it (another device sent the same photo): never send it.
+            workspace.mark_uploaded(&blob.hash)?;
+            report.blobs_already_there += 1;
+            continue;
+        }
+        let Some(bytes) = workspace.blob(&blob.hash)? else {
+            continue;
+        };
+        let sent = upload_one(relay, &blob.hash, &bytes)?;
+        workspace.mark_uploaded(&blob.hash)?;
+        report.blobs_uploaded += 1;
+        report.bytes_uploaded += sent;
+        bytes_sent += blob.size;
+        observer.progress(&SyncProgress {
+            phase: Phase::Uploads,
+            documents_done: report.documents_in_sync,
+            documents_total: report.documents_in_sync,
+            bytes_sent,
+            bytes_total,
+        });
+    }
+    Ok(())
+}
+
+/// Uploads one blob, resuming where an interrupted upload stopped. Returns the bytes sent.
+fn upload_one(relay: &Relay, hash: &BlobHash, bytes: &[u8]) -> Result<u64, TransportError> {
+    let url = relay.url(&format!("/v1/blobs/{hash}"));
+    let mut head = relay
+        .agent
+        .head(&url)
+        .header("Authorization", &relay.bearer())
+        .call()?;
+    let offset: usize = match head.status().as_u16() {
+        200 => return Ok(0),
+        404 => head
+            .headers()
+            .get("Upload-Offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n <= bytes.len())
+            .unwrap_or(0),
+        status => return Err(http_error(status, &mut head)),
+    };
+    let rest = &bytes[offset..];
+    let mut response = relay
+        .agent
+        .put(&url)
+        .header("Authorization", &relay.bearer())
+        .header("Upload-Offset", &offset.to_string())
+        .header("Upload-Length", &bytes.len().to_string())
+        .header("Content-Type", "application/octet-stream")
+        .send(rest)?;
+    match response.status().as_u16() {
+        200 | 201 | 204 => Ok(rest.len() as u64),
+        status => Err(http_error(status, &mut response)),
+    }
+}
+
+fn fetch_thumbnails(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    report: &mut SyncReport,
+) -> Result<(), TransportError> {
+    for id in workspace.document_ids()? {
+        for criterion in workspace.view(&id)?.criteria {
+            for evidence in criterion.evidence {
+                if observer.is_cancelled() {
+                    return Err(TransportError::Cancelled);
+                }
+                if workspace.blob_info(&evidence.thumbnail)?.is_none() {
+                    fetch(workspace, relay, &evidence.thumbnail, BlobKind::Thumbnail)?;
+                    report.thumbnails_fetched += 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fetches a full evidence photo from the relay (on demand), verifies it and keeps it.
+pub fn fetch_photo(
+    workspace: &Workspace,
+    relay: &Relay,
+    photo: &BlobHash,
+) -> Result<Vec<u8>, TransportError> {
+    if let Some(bytes) = workspace.blob(photo)? {
+        return Ok(bytes);
+    }
+    relay.retry(&(), || fetch(workspace, relay, photo, BlobKind::Evidence))
+}
+
+fn fetch(
+    workspace: &Workspace,
+    relay: &Relay,
+    hash: &BlobHash,
+    kind: BlobKind,
+) -> Result<Vec<u8>, TransportError> {
+    let mut response = relay
+        .agent
+        .get(&relay.url(&format!("/v1/blobs/{hash}")))
+        .header("Authorization", &relay.bearer())
+        .call()?;
+    if response.status().as_u16() != 200 {
+        let status = response.status().as_u16();
+        return Err(http_error(status, &mut response));
+    }
+    let mut bytes = Vec::new();
+    response
+        .body_mut()
+        .as_reader()
+        .take(MAX_FRAME_BYTES as u64 * 2)
+        .read_to_end(&mut bytes)
+        .map_err(|e| TransportError::Network(e.to_string()))?;
+    workspace.store_fetched_blob(hash, kind, &bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_stays_capped() {
+        let policy = RetryPolicy::default();
+        for attempt in 0..20 {
+            let delay = backoff(&policy, attempt);
+            let ceiling = policy
+                .base_delay
+                .saturating_mul(1 << attempt.min(16))
+                .min(policy.max_delay);
+            assert!(
+                delay <= ceiling && delay >= ceiling / 2,
+                "{attempt}: {delay:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn relay_urls_are_checked() {
+        assert!(matches!(
+            Relay::new("ftp://x", "t"),
+            Err(TransportError::BadUrl)
+        ));
+        assert!(matches!(Relay::new("", "t"), Err(TransportError::BadUrl)));
+        let relay = Relay::new("http://127.0.0.1:8080/", "t").unwrap();
+        assert_eq!(
+            relay.url("/v1/documents"),
+            "http://127.0.0.1:8080/v1/documents"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_relay_is_a_network_error_after_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let relay = Relay::new(&format!("http://127.0.0.1:{port}"), "t")
+            .unwrap()
+            .with_retry(RetryPolicy {
+                attempts: 2,
+                base_delay: Duration::from_millis(1),
+                ..RetryPolicy::default()
+            });
+        assert!(matches!(
+            sync_now(&ws, &relay, &()),
+            Err(TransportError::Network(_))
+        ));
+        assert!(matches!(
+            enroll(&ws, &format!("http://127.0.0.1:{port}"), "CODE", "phone"),
+            Err(TransportError::Network(_))
+        ));
+        assert!(matches!(
+            Relay::enrolled(&ws),
+            Err(TransportError::NotEnrolled)
+        ));
+    }
+}
