@@ -556,13 +556,14 @@ impl Workspace {
         Ok(self.lock().doc(id)?.heads())
     }
 
-    /// Our next sync message for a peer about an assessment, or `None`.
-    pub fn generate_sync_message(
+    /// Our next sync messages for a peer about an assessment (bounded in size; empty when
+    /// there is nothing to send).
+    pub fn generate_sync_messages(
         &self,
         id: &DocumentId,
         state: &mut SyncState,
-    ) -> Result<Option<SyncMessage>> {
-        Ok(self.lock().doc(id)?.generate_sync_message(state))
+    ) -> Result<Vec<SyncMessage>> {
+        Ok(self.lock().doc(id)?.generate_sync_messages(state))
     }
 
     /// Applies a peer's sync message; new changes are stored before this returns.

@@ -311,13 +311,13 @@ impl Assessment {
         Ok(added)
     }
 
-    /// Our next sync message for a peer (see [`crate::sync`]), or `None`.
-    pub fn generate_sync_message(
+    /// Our next sync messages for a peer (see [`crate::sync`]), each of bounded size;
+    /// empty when there is nothing to send.
+    pub fn generate_sync_messages(
         &self,
         state: &mut automerge::sync::State,
-    ) -> Option<automerge::sync::Message> {
-        use automerge::sync::SyncDoc;
-        self.doc.generate_sync_message(state)
+    ) -> Vec<automerge::sync::Message> {
+        crate::sync::generate_bounded(&self.doc, state, crate::sync::DEFAULT_MESSAGE_BUDGET)
     }
 
     /// Applies a peer's sync message. Like [`Assessment::apply`], a message whose changes

@@ -14,11 +14,13 @@
 //! The wire format is automerge-repo v1 ([`wire`]): CBOR `join`/`peer` handshake, then
 //! `request`/`sync`/`doc-unavailable` per document, so automerge-repo peers can sync too.
 
+mod bounded;
 mod session;
 pub mod wire;
 mod workspace_host;
 
 pub use automerge::sync::{Message as SyncMessage, State as SyncState};
+pub use bounded::{DEFAULT_MESSAGE_BUDGET, generate_bounded};
 pub use session::{DocStatus, HostError, Session, SessionError, Side, SyncHost};
 pub use workspace_host::WorkspaceHost;
 #[cfg(test)]

@@ -29,12 +29,9 @@ pub trait SyncHost {
     /// The document's current heads, or `None` if the host does not have it.
     fn heads(&mut self, doc: &DocumentId) -> Option<Vec<ChangeHash>>;
 
-    /// The next sync message for the peer, or `None` when there is nothing to send.
-    fn generate(
-        &mut self,
-        doc: &DocumentId,
-        state: &mut State,
-    ) -> Result<Option<Message>, HostError>;
+    /// The next sync messages for the peer, in order, each of bounded size (see
+    /// [`super::generate_bounded`]); empty when there is nothing to send.
+    fn generate(&mut self, doc: &DocumentId, state: &mut State) -> Result<Vec<Message>, HostError>;
 
     /// Applies the peer's message. New changes must be durable when this returns: the
     /// reply generated next acknowledges them.
@@ -272,29 +269,30 @@ impl Session {
             return Ok(());
         };
         match host.generate(&doc, &mut entry.state) {
-            Ok(Some(message)) => {
-                let data = message.encode();
-                let (sender_id, target_id) = (
-                    self.our_id.clone(),
-                    self.their_id.clone().unwrap_or_default(),
-                );
-                self.outbox.push_back(if has {
-                    WireMessage::Sync {
-                        sender_id,
-                        target_id,
-                        document_id: doc,
-                        data,
-                    }
-                } else {
-                    WireMessage::Request {
-                        sender_id,
-                        target_id,
-                        document_id: doc,
-                        data,
-                    }
-                });
+            Ok(messages) => {
+                for message in messages {
+                    let data = message.encode();
+                    let (sender_id, target_id) = (
+                        self.our_id.clone(),
+                        self.their_id.clone().unwrap_or_default(),
+                    );
+                    self.outbox.push_back(if has {
+                        WireMessage::Sync {
+                            sender_id,
+                            target_id,
+                            document_id: doc,
+                            data,
+                        }
+                    } else {
+                        WireMessage::Request {
+                            sender_id,
+                            target_id,
+                            document_id: doc,
+                            data,
+                        }
+                    });
+                }
             }
-            Ok(None) => {}
             Err(HostError::Unavailable) => entry.status = DocStatus::Unavailable,
             Err(HostError::Failed(e)) => return Err(SessionError::Host(e)),
         }
@@ -320,7 +318,7 @@ impl Session {
             .receive(&doc, &mut entry.state, message)
             .and_then(|()| host.generate(&doc, &mut entry.state));
         match reply {
-            Ok(message) => {
+            Ok(messages) => {
                 // Equal heads: both sides hold the same document. A message may still go
                 // out (it tells the peer our heads), but nothing is left to exchange.
                 let ours = host.heads(&doc).map(sorted);
@@ -330,7 +328,7 @@ impl Session {
                 } else {
                     DocStatus::Syncing
                 };
-                if let Some(message) = message {
+                for message in messages {
                     self.outbox.push_back(WireMessage::Sync {
                         sender_id: self.our_id.clone(),
                         target_id: self.their_id.clone().unwrap_or_default(),

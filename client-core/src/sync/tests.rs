@@ -188,7 +188,7 @@ impl SyncHost for Refusing<'_> {
         &mut self,
         doc: &DocumentId,
         state: &mut State,
-    ) -> Result<Option<SyncMessage>, HostError> {
+    ) -> Result<Vec<SyncMessage>, HostError> {
         if *doc == self.refused {
             return Err(HostError::Unavailable);
         }

@@ -47,22 +47,19 @@ impl SyncHost for WorkspaceHost<'_> {
         }
     }
 
-    fn generate(
-        &mut self,
-        doc: &DocumentId,
-        state: &mut State,
-    ) -> Result<Option<Message>, HostError> {
+    fn generate(&mut self, doc: &DocumentId, state: &mut State) -> Result<Vec<Message>, HostError> {
         if self.stored(doc)? {
             return self
                 .workspace
-                .generate_sync_message(doc, state)
+                .generate_sync_messages(doc, state)
                 .map_err(failed);
         }
-        Ok(self
-            .fetching
-            .entry(*doc)
-            .or_default()
-            .generate_sync_message(state))
+        let fetching = self.fetching.entry(*doc).or_default();
+        Ok(super::generate_bounded(
+            fetching,
+            state,
+            super::DEFAULT_MESSAGE_BUDGET,
+        ))
     }
 
     fn receive(
