@@ -269,10 +269,8 @@ fn finish(partial: &Path, target: &Path, expected: &BlobHash) -> Result<(), Uplo
     std::fs::rename(partial, target)?;
     // Make the rename (and a new shard folder) durable.
     std::fs::File::open(shard)?.sync_all()?;
-    if new_shard {
-        if let Some(root) = shard.parent() {
-            std::fs::File::open(root)?.sync_all()?;
-        }
+    if new_shard && let Some(root) = shard.parent() {
+        std::fs::File::open(root)?.sync_all()?;
     }
     if let Some(partial_dir) = partial.parent() {
         std::fs::File::open(partial_dir)?.sync_all()?;

@@ -306,10 +306,10 @@ async fn put_blob(
         ));
     }
     // A declared body longer than what is left is refused before reading it.
-    if let Some(length) = header_u64(&headers, header::CONTENT_LENGTH.as_str())? {
-        if length > total - offset {
-            return Err(AppError::PayloadTooLarge);
-        }
+    if let Some(length) = header_u64(&headers, header::CONTENT_LENGTH.as_str())?
+        && length > total - offset
+    {
+        return Err(AppError::PayloadTooLarge);
     }
     match state.blobs.upload(&hash, offset, total, body).await {
         Ok(Upload::Complete) => {
@@ -752,9 +752,25 @@ mod tests {
             relay.send(head(&a, &supervisor)).await.status,
             StatusCode::NOT_FOUND
         );
-        // A supervisor of another province does not.
-        let th = relay.token("admin");
-        assert_eq!(relay.send(head(&b, &th)).await.status, StatusCode::OK);
+        // A supervisor of another province does not; an admin does.
+        relay
+            .state
+            .store
+            .add_user(
+                "sup-th",
+                "Supervisor TH",
+                crate::Role::Supervisor,
+                "th",
+                None,
+            )
+            .unwrap();
+        let th = relay.token("sup-th");
+        assert_eq!(
+            relay.send(head(&b, &th)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let admin = relay.token("admin");
+        assert_eq!(relay.send(head(&b, &admin)).await.status, StatusCode::OK);
     }
 
     #[tokio::test]

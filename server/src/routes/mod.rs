@@ -190,3 +190,133 @@ pub(crate) mod testing {
             .unwrap()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The authorization matrix: every authenticated route, every way a token can be
+    //! missing or bad.
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use wardcheck_core::blob::BlobHash;
+    use wardcheck_core::doc::DocumentId;
+
+    use super::testing::{Reply, TestRelay};
+    use crate::store::now_ms;
+
+    /// (method, path, body) of every authenticated route. The blob is referenced by
+    /// officer-a's ward, so a valid token gets past authorization.
+    fn routes(hash: &BlobHash) -> Vec<(&'static str, String, &'static str)> {
+        vec![
+            ("GET", "/v1/documents".into(), ""),
+            ("POST", "/v1/blobs/missing".into(), r#"{"hashes": []}"#),
+            ("HEAD", format!("/v1/blobs/{hash}"), ""),
+            ("GET", format!("/v1/blobs/{hash}"), ""),
+            ("PUT", format!("/v1/blobs/{hash}"), "x"),
+        ]
+    }
+
+    async fn call(
+        relay: &TestRelay,
+        (method, path, body): &(&'static str, String, &'static str),
+        header: Option<&str>,
+        query: Option<&str>,
+    ) -> Reply {
+        let uri = match query {
+            Some(token) => format!("{path}?token={token}"),
+            None => path.clone(),
+        };
+        let mut builder = Request::builder()
+            .method(*method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .header("upload-length", "1");
+        if let Some(value) = header {
+            builder = builder.header("authorization", value);
+        }
+        relay.send(builder.body(Body::from(*body)).unwrap()).await
+    }
+
+    fn assert_401(reply: &Reply, what: &str) {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+        if !reply.body.is_empty() {
+            assert_eq!(reply.json()["code"], "unauthorized", "{what}");
+        }
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    }
+
+    #[tokio::test]
+    async fn every_route_needs_a_live_token() {
+        let relay = TestRelay::new();
+        let hash = BlobHash::of(b"x");
+        relay
+            .state
+            .store
+            .insert_document(
+                &DocumentId::for_assessment("ngo-may", "2025"),
+                "ngo-may",
+                b"s",
+                b"h",
+                &[hash],
+            )
+            .unwrap();
+        let (device, token) = relay.device("officer-a");
+        let bearer = format!("Bearer {token}");
+        for route in routes(&hash) {
+            let what = format!("{} {}", route.0, route.1);
+            assert_401(&call(&relay, &route, None, None).await, &what);
+            assert_401(
+                &call(&relay, &route, Some("Bearer nope"), None).await,
+                &what,
+            );
+            assert_401(
+                &call(&relay, &route, Some(&format!("Basic {token}")), None).await,
+                &what,
+            );
+            assert_401(&call(&relay, &route, None, Some("nope")).await, &what);
+            assert_401(&call(&relay, &route, Some("Bearer "), None).await, &what);
+
+            let ok = call(&relay, &route, Some(&bearer), None).await;
+            assert!(
+                ok.status.is_success() || ok.status == StatusCode::NOT_FOUND,
+                "{what}: {}",
+                ok.status
+            );
+            let ok = call(&relay, &route, Some(&format!("bearer {token}")), None).await;
+            assert_ne!(ok.status, StatusCode::UNAUTHORIZED, "{what}");
+            let by_query = call(&relay, &route, None, Some(&token)).await;
+            assert_ne!(by_query.status, StatusCode::UNAUTHORIZED, "{what}");
+            assert_ne!(by_query.status, StatusCode::FORBIDDEN, "{what}");
+        }
+
+        // Revoked (as `admin device revoke` does, in the database): refused at once,
+        // on the very next request, by header and by query.
+        relay.state.store.revoke_device(&device, now_ms()).unwrap();
+        for route in routes(&hash) {
+            let what = format!("{} {}", route.0, route.1);
+            assert_401(&call(&relay, &route, Some(&bearer), None).await, &what);
+            assert_401(&call(&relay, &route, None, Some(&token)).await, &what);
+        }
+    }
+
+    #[tokio::test]
+    async fn public_routes_need_no_token() {
+        let relay = TestRelay::new();
+        let health = relay
+            .send(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(health.status, StatusCode::OK);
+        let enroll = relay
+            .send(
+                Request::post("/v1/enroll")
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        r#"{"code": "x", "device_name": "p", "public_key": "k"}"#,
+                    ))
+                    .unwrap(),
+            )
+            .await;
+        // Refused for its bad key, not for a missing token.
+        assert_eq!(enroll.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
