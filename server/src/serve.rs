@@ -289,3 +289,75 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         self.inner.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wardcheck_core::blob::BlobHash;
+    use wardcheck_core::doc::DocumentId;
+
+    use super::*;
+    use crate::routes::testing::TestRelay;
+
+    #[tokio::test]
+    async fn shutdown_lets_an_in_flight_upload_finish() {
+        let relay = TestRelay::new();
+        let bytes: Vec<u8> = (0..2_000u32).map(|i| (i % 256) as u8).collect();
+        let hash = BlobHash::of(&bytes);
+        relay
+            .state
+            .store
+            .insert_document(
+                &DocumentId::for_assessment("ngo-may", "2025"),
+                "ngo-may",
+                b"s",
+                b"h",
+                &[hash],
+            )
+            .unwrap();
+        let token = relay.token("officer-a");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..(*relay.state.config).clone()
+        };
+        let bound = bind(&config).await.unwrap();
+        let addr = bound.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(bound.serve(relay.state.clone(), async {
+            let _ = stopped.await;
+        }));
+
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PUT /v1/blobs/{hash} HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {token}\r\n\
+             Upload-Length: 2000\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&bytes[..1_000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(relay.state.metrics.open_connections.get(), 1);
+
+        // The signal arrives mid-upload.
+        stop.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(relay.state.shutdown.is_triggered());
+
+        stream.write_all(&bytes[1_000..]).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops after the request")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            relay.state.blobs.stored_size(&hash).await.unwrap(),
+            Some(2_000)
+        );
+        drop(stream);
+        assert_eq!(relay.state.metrics.open_connections.get(), 0);
+    }
+}
