@@ -48,7 +48,7 @@ pub enum AdminError {
 
 /// Opens the relay database of the data folder `data_dir`, creating both if needed.
 pub fn open_store(data_dir: &Path) -> Result<RelayStore, AdminError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| AdminError::Open(e.to_string()))?;
+    crate::state::create_private_dir(data_dir).map_err(|e| AdminError::Open(e.to_string()))?;
     RelayStore::open(&data_dir.join("relay.sqlite3"))
         .map_err(|e: OpenStoreError| AdminError::Open(e.to_string()))
 }

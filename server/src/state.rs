@@ -79,7 +79,7 @@ impl AppState {
 }
 
 #[cfg(unix)]
-fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     // The folder holds account data: readable by the relay's user only.
     std::fs::DirBuilder::new()
@@ -89,7 +89,7 @@ fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
     std::fs::create_dir_all(path)
 }
 
