@@ -1,0 +1,320 @@
+//! The relay's settings: defaults, overridden by a TOML file (`--config FILE`),
+//! overridden by command-line flags and their `WARDCHECK_*` environment variables.
+//!
+//! Every key of the file is optional:
+//!
+//! ```toml
+//! data = "/var/lib/wardcheck"          # data folder: relay.sqlite3 and blobs/
+//! listen = "0.0.0.0:8443"
+//! public_url = "https://relay.example:8443"   # put in enrolment QR codes
+//! tls_cert = "/etc/wardcheck/cert.pem"
+//! tls_key = "/etc/wardcheck/key.pem"
+//! max_blob_bytes = 20971520            # largest photo accepted (20 MiB)
+//! max_json_bytes = 65536               # largest JSON request body
+//! request_timeout_secs = 30
+//! blob_timeout_secs = 600              # a whole photo upload or download
+//! revocation_poll_ms = 500
+//! shutdown_grace_secs = 10             # how long in-flight requests may finish
+//! metrics_remote = false               # /metrics only from loopback unless true
+//! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// One layer of settings (the file, or the flags): every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Data folder.
+    pub data: Option<PathBuf>,
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// The URL phones reach the relay at, for enrolment QR codes.
+    pub public_url: Option<String>,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Largest blob accepted, bytes.
+    pub max_blob_bytes: Option<u64>,
+    /// Largest JSON body accepted, bytes.
+    pub max_json_bytes: Option<usize>,
+    /// Timeout of ordinary requests, seconds.
+    pub request_timeout_secs: Option<u64>,
+    /// Timeout of one blob upload or download, seconds.
+    pub blob_timeout_secs: Option<u64>,
+    /// How often to look for revoked devices, ms.
+    pub revocation_poll_ms: Option<u64>,
+    /// Grace period for in-flight requests on shutdown, seconds.
+    pub shutdown_grace_secs: Option<u64>,
+    /// Answer `/metrics` to non-loopback peers too.
+    pub metrics_remote: Option<bool>,
+    /// Log filter (`RUST_LOG` syntax).
+    pub log: Option<String>,
+}
+
+impl Settings {
+    /// Reads a TOML settings file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Parses TOML settings.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|err| ConfigError::Parse(err.to_string()))
+    }
+
+    /// These settings, with `lower`'s where these have none.
+    pub fn or(self, lower: Settings) -> Settings {
+        Settings {
+            data: self.data.or(lower.data),
+            listen: self.listen.or(lower.listen),
+            public_url: self.public_url.or(lower.public_url),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            max_blob_bytes: self.max_blob_bytes.or(lower.max_blob_bytes),
+            max_json_bytes: self.max_json_bytes.or(lower.max_json_bytes),
+            request_timeout_secs: self.request_timeout_secs.or(lower.request_timeout_secs),
+            blob_timeout_secs: self.blob_timeout_secs.or(lower.blob_timeout_secs),
+            revocation_poll_ms: self.revocation_poll_ms.or(lower.revocation_poll_ms),
+            shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
+            metrics_remote: self.metrics_remote.or(lower.metrics_remote),
+            log: self.log.or(lower.log),
+        }
+    }
+}
+
+/// The settings could not be read or make no sense.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("invalid config file: {0}")]
+    Parse(String),
+    /// A value is out of range; the text says which.
+    #[error("invalid configuration: {0}")]
+    Invalid(&'static str),
+}
+
+/// TLS certificate and key files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// The relay's effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data folder (default `./wardcheck-data`).
+    pub data_dir: PathBuf,
+    /// Listen address (default `127.0.0.1:8080`; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The URL phones use, if set; else derived from `listen`.
+    pub public_url: Option<String>,
+    /// HTTPS, if both files are given.
+    pub tls: Option<TlsFiles>,
+    /// Largest blob accepted (default 20 MiB).
+    pub max_blob_bytes: u64,
+    /// Largest JSON request body (default 64 KiB).
+    pub max_json_bytes: usize,
+    /// Timeout of ordinary requests (default 30 s).
+    pub request_timeout: Duration,
+    /// Timeout of one blob transfer (default 600 s).
+    pub blob_timeout: Duration,
+    /// Revocation polling interval (default 500 ms).
+    pub revocation_poll: Duration,
+    /// Grace period on shutdown (default 10 s).
+    pub shutdown_grace: Duration,
+    /// Whether `/metrics` answers non-loopback peers (default false).
+    pub metrics_remote: bool,
+    /// Log filter (default `info`).
+    pub log: String,
+}
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data folder.
+pub const DEFAULT_DATA: &str = "./wardcheck-data";
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_settings(Settings::default()).expect("the defaults are valid")
+    }
+}
+
+impl Config {
+    /// The configuration from command-line `flags` over the file at `file` (if any)
+    /// over the defaults.
+    pub fn load(file: Option<&Path>, flags: Settings) -> Result<Self, ConfigError> {
+        let from_file = match file {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        Self::from_settings(flags.or(from_file))
+    }
+
+    /// Applies the defaults to `settings` and checks them.
+    pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        let tls = match (s.tls_cert, s.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "TLS needs both a certificate and a key",
+                ));
+            }
+        };
+        let config = Config {
+            data_dir: s.data.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            listen: s
+                .listen
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            public_url: s.public_url.map(|url| url.trim_end_matches('/').to_owned()),
+            tls,
+            max_blob_bytes: s.max_blob_bytes.unwrap_or(20 * 1024 * 1024),
+            max_json_bytes: s.max_json_bytes.unwrap_or(64 * 1024),
+            request_timeout: Duration::from_secs(s.request_timeout_secs.unwrap_or(30)),
+            blob_timeout: Duration::from_secs(s.blob_timeout_secs.unwrap_or(600)),
+            revocation_poll: Duration::from_millis(s.revocation_poll_ms.unwrap_or(500)),
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+            metrics_remote: s.metrics_remote.unwrap_or(false),
+            log: s.log.unwrap_or_else(|| "info".to_owned()),
+        };
+        if config.max_blob_bytes == 0 || config.max_json_bytes == 0 {
+            return Err(ConfigError::Invalid("size limits must be above zero"));
+        }
+        if config.request_timeout.is_zero() || config.blob_timeout.is_zero() {
+            return Err(ConfigError::Invalid("timeouts must be above zero"));
+        }
+        if config.revocation_poll < Duration::from_millis(10) {
+            return Err(ConfigError::Invalid(
+                "revocation_poll_ms must be at least 10",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The relay database file: `DATA/relay.sqlite3`.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("relay.sqlite3")
+    }
+
+    /// The blob folder: `DATA/blobs`.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    /// The URL phones reach the relay at: `public_url`, or one made from `listen`
+    /// (`http`, or `https` with TLS).
+    pub fn relay_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| self.url_for(self.listen))
+    }
+
+    /// `http(s)://addr`.
+    pub fn url_for(&self, addr: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_setup() {
+        let config = Config::default();
+        assert_eq!(config.data_dir, PathBuf::from("./wardcheck-data"));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.max_blob_bytes, 20 * 1024 * 1024);
+        assert_eq!(config.max_json_bytes, 64 * 1024);
+        assert_eq!(config.revocation_poll, Duration::from_millis(500));
+        assert_eq!(
+            config.database_path(),
+            PathBuf::from("./wardcheck-data/relay.sqlite3")
+        );
+        assert_eq!(config.relay_url(), "http://127.0.0.1:8080");
+        assert!(config.tls.is_none());
+    }
+
+    #[test]
+    fn flags_beat_the_file_which_beats_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(
+            &file,
+            "data = \"/srv/wc\"\nlisten = \"0.0.0.0:9000\"\nmax_blob_bytes = 1000\n\
+             public_url = \"https://relay.example/\"\n",
+        )
+        .unwrap();
+        let flags = Settings {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Settings::default()
+        };
+        let config = Config::load(Some(&file), flags).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/wc"));
+        assert_eq!(config.max_blob_bytes, 1000);
+        assert_eq!(config.max_json_bytes, 64 * 1024);
+        assert_eq!(config.relay_url(), "https://relay.example");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(matches!(
+            Settings::from_toml("listen = \"127.0.0.1:1\"\nport = 3"),
+            Err(ConfigError::Parse(_))
+        ));
+        let half_tls = Settings {
+            tls_cert: Some("cert.pem".into()),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            Config::from_settings(half_tls),
+            Err(ConfigError::Invalid(_))
+        ));
+        let zero = Settings {
+            max_blob_bytes: Some(0),
+            ..Settings::default()
+        };
+        assert!(Config::from_settings(zero).is_err());
+        assert!(matches!(
+            Config::load(
+                Some(Path::new("/nonexistent/relay.toml")),
+                Settings::default()
+            ),
+            Err(ConfigError::Read { .. })
+        ));
+        let tls = Settings {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            Config::from_settings(tls).unwrap().relay_url(),
+            "https://127.0.0.1:8080"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! What the HTTP API answers when something goes wrong.
+//!
+//! [`AppError`] has few variants, each an HTTP status and a stable `code`; the body is
+//! always `{"error": "<message>", "code": "<code>"}`. Messages are fixed texts: they
+//! never name a user, unit, device, token or file. The details of internal failures are
+//! logged (inside the request's span) and never sent.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::store::StoreError;
+
+/// The header that carries an upload's current offset.
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+
+/// An error answer of the API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// 400: the request is malformed.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Fixed human-readable text.
+        message: &'static str,
+    },
+    /// 401: no token, an unknown or revoked token, or a bad enrolment code.
+    #[error("authentication required")]
+    Unauthorized,
+    /// 403: the caller may not see or change this.
+    #[error("not allowed")]
+    Forbidden,
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// 409 with the current upload offset in `Upload-Offset`.
+    #[error("the upload offset does not match")]
+    OffsetMismatch {
+        /// Bytes the relay holds of this upload.
+        current: u64,
+    },
+    /// 409: another upload of the same blob is running; retry later.
+    #[error("an upload of this blob is in progress")]
+    UploadInProgress {
+        /// Bytes the relay holds of this upload.
+        current: u64,
+    },
+    /// 413.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// 416 with `Content-Range: bytes */<size>`.
+    #[error("the requested range is not satisfiable")]
+    RangeNotSatisfiable {
+        /// The blob's size.
+        size: u64,
+    },
+    /// 422: well-formed but not acceptable.
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Fixed human-readable text.
+        message: &'static str,
+    },
+    /// 503: the relay is shutting down or overloaded.
+    #[error("the relay is unavailable")]
+    Unavailable,
+    /// 500: logged with its details, answered generically.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AppError {
+    /// 400 with a code and a fixed message.
+    pub fn bad_request(code: &'static str, message: &'static str) -> Self {
+        AppError::BadRequest { code, message }
+    }
+
+    /// 422 with a code and a fixed message.
+    pub fn unprocessable(code: &'static str, message: &'static str) -> Self {
+        AppError::Unprocessable { code, message }
+    }
+
+    /// An internal error from anything that can be logged.
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        AppError::Internal(err.into())
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::OffsetMismatch { .. } | AppError::UploadInProgress { .. } => {
+                StatusCode::CONFLICT
+            }
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code sent as `"code"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. } | AppError::Unprocessable { code, .. } => code,
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound => "not_found",
+            AppError::OffsetMismatch { .. } => "offset_mismatch",
+            AppError::UploadInProgress { .. } => "upload_in_progress",
+            AppError::PayloadTooLarge => "too_large",
+            AppError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            AppError::Unavailable => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: String,
+    code: &'a str,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            AppError::Internal(err) => {
+                tracing::error!(error = %err, source = ?err.source(), "request failed")
+            }
+            other => tracing::debug!(
+                status = status.as_u16(),
+                code = other.code(),
+                "request refused"
+            ),
+        }
+        let body = ErrorBody {
+            error: self.to_string(),
+            code: self.code(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            AppError::OffsetMismatch { current } | AppError::UploadInProgress { current } => {
+                headers.insert(UPLOAD_OFFSET, HeaderValue::from(current));
+            }
+            AppError::RangeNotSatisfiable { size } => {
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
+            }
+            AppError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        AppError::internal(err)
+    }
+}
+
+impl From<std::io::Error> for AppError {
+    fn from(err: std::io::Error) -> Self {
+        AppError::internal(err)
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        AppError::internal(err)
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        tracing::debug!(reason = %rejection.body_text(), "bad JSON body");
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::PayloadTooLarge;
+        }
+        match rejection {
+            JsonRejection::JsonDataError(_) => {
+                AppError::unprocessable("invalid_body", "the JSON body has the wrong shape")
+            }
+            JsonRejection::MissingJsonContentType(_) => AppError::bad_request(
+                "not_json",
+                "the body must be JSON (Content-Type: application/json)",
+            ),
+            _ => AppError::bad_request("bad_json", "the body is not valid JSON"),
+        }
+    }
+}
+
+/// `axum::Json` whose rejections are [`AppError`]s, so a bad body gets the same JSON
+/// error shape as everything else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(AppJson(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+
+    async fn body_of(err: AppError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_answer_json_with_a_code() {
+        let (status, _, body) = body_of(AppError::Forbidden).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "not allowed", "code": "forbidden"})
+        );
+
+        let (status, headers, body) = body_of(AppError::OffsetMismatch { current: 42 }).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(headers[UPLOAD_OFFSET], "42");
+        assert_eq!(body["code"], "offset_mismatch");
+
+        let (_, headers, _) = body_of(AppError::RangeNotSatisfiable { size: 7 }).await;
+        assert_eq!(headers[header::CONTENT_RANGE], "bytes */7");
+    }
+
+    #[tokio::test]
+    async fn internal_details_stay_out_of_the_body() {
+        let secret = std::io::Error::other("/data/blobs/partial/abc: disk full for user x");
+        let (status, _, body) = body_of(secret.into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "internal error", "code": "internal"})
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The wardcheck relay: the server at the province police headquarters that phones
+//! sync with.
+//!
+//! It keeps accounts (units, users, enrolled devices), the assessment documents and the
+//! photo blobs they reference, and serves them over HTTP to enrolled devices, each
+//! limited to the wards in its scope. See `README.md` for running it and the module
+//! list; [`app`] is the whole HTTP API as an axum `Router`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use wardcheck_relay::{AppState, Config, serve};
+//!
+//! let config = Config::default(); // ./wardcheck-data, 127.0.0.1:8080
+//! let state = AppState::open(config.clone())?;
+//! let bound = serve::bind(&config).await?;
+//! println!("listening on {}", bound.url());
+//! bound.serve(state, serve::shutdown_signal()?).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod admin;
+pub mod auth;
+pub mod blobstore;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod revocation;
+mod routes;
+pub mod serve;
+mod state;
+pub mod store;
+
+use axum::Router;
+use axum::http::Request;
+use axum::middleware;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use auth::{Principal, Role};
+pub use config::Config;
+pub use error::{AppError, AppJson};
+pub use revocation::Revocations;
+pub use state::{AppState, OpenError, Shutdown};
+pub use store::RelayStore;
+
+/// The relay's HTTP API over `state`. See the `routes` table in `routes/mod.rs`.
+///
+/// Layers, outermost first: tracing (a span per request with method and path, never the
+/// query string, which may hold a token), metrics (per route pattern), authentication
+/// (authenticated areas only), then each area's body limit and timeout.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let authenticated = routes::authenticated(&config).route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_principal,
+    ));
+    Router::new()
+        .merge(routes::public(&config))
+        .merge(authenticated)
+        .fallback(routes::not_found)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,828 @@
+//! Photo blobs over HTTP, content-addressed by SHA-256 (64 hex digits).
+//!
+//! - `HEAD /v1/blobs/{sha256}`: 200 with `Content-Length` if stored; else 404 with
+//!   `Upload-Offset: N`, the bytes held of an interrupted upload (0 if none).
+//! - `PUT /v1/blobs/{sha256}` with `Upload-Length: TOTAL` (required) and
+//!   `Upload-Offset: N` (default 0), the body being bytes `N..` (all or some of the
+//!   rest). Streamed to disk. Answers: 201 when the last byte arrived and the hash
+//!   matched; 202 with `Upload-Offset` when the body ended early (continue from there);
+//!   200 if the blob was already stored (the body is not read); 409 with the held
+//!   `Upload-Offset` on an offset mismatch or a concurrent upload of the same blob; 413
+//!   if `Upload-Length` is above `max_blob_bytes` or the body runs past it; 422
+//!   `hash_mismatch` (the partial bytes are deleted).
+//! - `GET /v1/blobs/{sha256}`: the bytes, with `ETag` (the quoted hash) and single-range
+//!   support (`bytes=a-b`, `bytes=a-`, `bytes=-n`: 206 with `Content-Range`;
+//!   unsatisfiable: 416). Multi-range and malformed `Range` headers are ignored (200).
+//! - `POST /v1/blobs/missing` `{"hashes": [...]}` (at most 1000): `{"missing": [...]}`,
+//!   those the caller may upload that the relay does not hold.
+//!
+//! **Access.** A blob is visible to a principal only if a document in their scope
+//! references it ([`crate::RelayStore::blob_referenced_in_scope`]). Otherwise `HEAD`,
+//! `GET` and `PUT` answer 403 with the generic body, whether the blob exists or not, so
+//! nobody can probe for photos of other wards. A device uploads a photo after syncing
+//! the document change that references it.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+use tower_http::limit::RequestBodyLimitLayer;
+use wardcheck_core::blob::BlobHash;
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::blobstore::{Upload, UploadError};
+use crate::config::Config;
+use crate::error::{AppError, AppJson, UPLOAD_OFFSET};
+use crate::routes::{json_limits, timeout};
+
+/// The header declaring an upload's total size.
+pub const UPLOAD_LENGTH: &str = "upload-length";
+
+/// Most hashes one `POST /v1/blobs/missing` may ask about.
+pub const MAX_MISSING_QUERY: usize = 1000;
+
+pub(crate) fn router(config: &Config) -> Router<AppState> {
+    let body_limit = usize::try_from(config.max_blob_bytes).unwrap_or(usize::MAX);
+    let transfer = Router::new()
+        .route(
+            "/v1/blobs/{sha256}",
+            get(get_blob).head(head_blob).put(put_blob),
+        )
+        .layer((
+            RequestBodyLimitLayer::new(body_limit),
+            timeout(config.blob_timeout),
+        ));
+    // 1000 hashes of 64 digits need more than the default JSON limit.
+    let mut missing_limits = json_limits(config);
+    missing_limits.0 = RequestBodyLimitLayer::new(config.max_json_bytes.max(128 * 1024));
+    let missing = Router::new()
+        .route("/v1/blobs/missing", post(missing))
+        .layer(missing_limits);
+    transfer.merge(missing)
+}
+
+fn parse_hash(raw: &str) -> Result<BlobHash, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::bad_request("invalid_hash", "a blob address is 64 hex digits"))
+}
+
+/// 403 unless a document in the principal's scope references the blob.
+async fn check_scope(
+    state: &AppState,
+    principal: Principal,
+    hash: BlobHash,
+) -> Result<(), AppError> {
+    let allowed = state
+        .db(move |store| store.blob_referenced_in_scope(&principal, &hash))
+        .await?;
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+fn etag(hash: &BlobHash) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header value")
+}
+
+/// Headers of a stored blob.
+fn blob_headers(hash: &BlobHash, length: u64) -> [(header::HeaderName, HeaderValue); 6] {
+    [
+        (header::CONTENT_LENGTH, HeaderValue::from(length)),
+        (header::ETAG, etag(hash)),
+        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ]
+}
+
+async fn head_blob(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+) -> Result<Response, AppError> {
+    let hash = parse_hash(&raw)?;
+    check_scope(&state, principal, hash).await?;
+    Ok(match state.blobs.stored_size(&hash).await? {
+        Some(size) => (StatusCode::OK, blob_headers(&hash, size)).into_response(),
+        None => {
+            let held = state.blobs.partial_size(&hash).await?;
+            (
+                StatusCode::NOT_FOUND,
+                [
+                    (UPLOAD_OFFSET, HeaderValue::from(held)),
+                    (header::CONTENT_LENGTH.as_str(), HeaderValue::from(0)),
+                ],
+            )
+                .into_response()
+        }
+    })
+}
+
+async fn get_blob(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let hash = parse_hash(&raw)?;
+    check_scope(&state, principal, hash).await?;
+    let (mut file, size) = state
+        .blobs
+        .open_read(&hash)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if if_none_match(&headers, &hash) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(&hash))]).into_response());
+    }
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok());
+    let (status, start, length) = match parse_range(range, size) {
+        ByteRange::Whole => (StatusCode::OK, 0, size),
+        ByteRange::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        ByteRange::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size }),
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+    }
+    let body = Body::from_stream(ReaderStream::new(file.take(length)));
+    let mut response = (status, blob_headers(&hash, length), body).into_response();
+    if status == StatusCode::PARTIAL_CONTENT {
+        let end = start + length - 1;
+        let value = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
+            .expect("digits are a valid header value");
+        response.headers_mut().insert(header::CONTENT_RANGE, value);
+    }
+    Ok(response)
+}
+
+fn if_none_match(headers: &HeaderMap, hash: &BlobHash) -> bool {
+    let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let ours = format!("\"{hash}\"");
+    value
+        .split(',')
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == ours)
+}
+
+/// What part of a blob of a given size a `Range` header asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ByteRange {
+    /// No (usable) range: the whole blob.
+    Whole,
+    /// Bytes `start..=end`, within the blob.
+    Part { start: u64, end: u64 },
+    /// A valid range entirely past the end.
+    Unsatisfiable,
+}
+
+/// Parses a single byte range (RFC 9110 §14.1.2). Multiple ranges and syntax errors
+/// are ignored (the whole blob is sent), as the RFC allows.
+fn parse_range(header: Option<&str>, size: u64) -> ByteRange {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return ByteRange::Whole;
+    };
+    if spec.contains(',') {
+        return ByteRange::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return ByteRange::Whole;
+    };
+    let number = |s: &str| -> Option<Option<u64>> {
+        let s = s.trim();
+        if s.is_empty() {
+            Some(None)
+        } else if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok().map(Some)
+        } else {
+            None
+        }
+    };
+    let (Some(first), Some(last)) = (number(first), number(last)) else {
+        return ByteRange::Whole;
+    };
+    match (first, last) {
+        (Some(start), last) => {
+            if last.is_some_and(|last| last < start) {
+                return ByteRange::Whole;
+            }
+            if start >= size {
+                return ByteRange::Unsatisfiable;
+            }
+            let end = last.map_or(size - 1, |last| last.min(size - 1));
+            ByteRange::Part { start, end }
+        }
+        (None, Some(suffix)) => {
+            if suffix == 0 || size == 0 {
+                return ByteRange::Unsatisfiable;
+            }
+            ByteRange::Part {
+                start: size.saturating_sub(suffix),
+                end: size - 1,
+            }
+        }
+        (None, None) => ByteRange::Whole,
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &'static str) -> Result<Option<u64>, AppError> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or(AppError::bad_request(
+            "invalid_upload_header",
+            "Upload-Length and Upload-Offset are non-negative integers",
+        ))
+}
+
+fn upload_response(status: StatusCode, hash: &BlobHash, held: u64) -> Response {
+    (
+        status,
+        [
+            (header::ETAG, etag(hash)),
+            (
+                UPLOAD_OFFSET.parse().expect("valid header name"),
+                HeaderValue::from(held),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+async fn put_blob(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let hash = parse_hash(&raw)?;
+    check_scope(&state, principal, hash).await?;
+    // Idempotent: a stored blob is not uploaded again, and its body is not read.
+    if let Some(size) = state.blobs.stored_size(&hash).await? {
+        return Ok(upload_response(StatusCode::OK, &hash, size));
+    }
+    let total = header_u64(&headers, UPLOAD_LENGTH)?.ok_or(AppError::bad_request(
+        "missing_upload_length",
+        "Upload-Length (the blob's total size in bytes) is required",
+    ))?;
+    if total > state.config.max_blob_bytes {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let offset = header_u64(&headers, UPLOAD_OFFSET)?.unwrap_or(0);
+    if offset > total {
+        return Err(AppError::bad_request(
+            "offset_past_length",
+            "Upload-Offset is past Upload-Length",
+        ));
+    }
+    // A declared body longer than what is left is refused before reading it.
+    if let Some(length) = header_u64(&headers, header::CONTENT_LENGTH.as_str())?
+        && length > total - offset
+    {
+        return Err(AppError::PayloadTooLarge);
+    }
+    match state.blobs.upload(&hash, offset, total, body).await {
+        Ok(Upload::Complete) => {
+            state.metrics.blobs_stored.inc();
+            Ok(upload_response(StatusCode::CREATED, &hash, total))
+        }
+        Ok(Upload::AlreadyStored) => Ok(upload_response(StatusCode::OK, &hash, total)),
+        Ok(Upload::Partial { received }) => {
+            Ok(upload_response(StatusCode::ACCEPTED, &hash, received))
+        }
+        Err(UploadError::OffsetMismatch { current }) => Err(AppError::OffsetMismatch { current }),
+        Err(UploadError::Busy { current }) => Err(AppError::UploadInProgress { current }),
+        Err(UploadError::TooLong) => Err(AppError::PayloadTooLarge),
+        Err(UploadError::HashMismatch) => Err(AppError::unprocessable(
+            "hash_mismatch",
+            "the bytes do not match the blob's SHA-256; upload it again from offset 0",
+        )),
+        Err(UploadError::Interrupted { .. }) => Err(AppError::bad_request(
+            "body_interrupted",
+            "the request body broke off; ask HEAD for the offset and resume",
+        )),
+        Err(err) => Err(AppError::internal(err)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MissingRequest {
+    hashes: Vec<BlobHash>,
+}
+
+#[derive(Debug, Serialize)]
+struct MissingResponse {
+    missing: Vec<BlobHash>,
+}
+
+async fn missing(
+    State(state): State<AppState>,
+    principal: Principal,
+    AppJson(request): AppJson<MissingRequest>,
+) -> Result<Json<MissingResponse>, AppError> {
+    if request.hashes.len() > MAX_MISSING_QUERY {
+        return Err(AppError::unprocessable(
+            "too_many_hashes",
+            "ask about at most 1000 hashes at a time",
+        ));
+    }
+    let mut asked = request.hashes;
+    let mut seen = std::collections::HashSet::new();
+    asked.retain(|hash| seen.insert(*hash));
+    let query = asked.clone();
+    let allowed = state
+        .db(move |store| store.blobs_referenced_in_scope(&principal, &query))
+        .await?;
+    let mut missing = Vec::new();
+    for hash in asked {
+        if allowed.contains(&hash) && state.blobs.stored_size(&hash).await?.is_none() {
+            missing.push(hash);
+        }
+    }
+    Ok(Json(MissingResponse { missing }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use axum::body::{Body, Bytes};
+    use axum::http::{Request, StatusCode};
+    use serde_json::json;
+    use wardcheck_core::doc::DocumentId;
+
+    use super::*;
+    use crate::blobstore::tests::BrokenBody;
+    use crate::config::Settings;
+    use crate::routes::testing::{Reply, TestRelay, authed, json_request};
+
+    fn photo(len: usize, seed: u32) -> Vec<u8> {
+        (0..len as u32)
+            .map(|i| ((i * 31 + seed) % 253) as u8)
+            .collect()
+    }
+
+    /// A relay where ward ngo-may's document references `a`, and ward tran-hung-dao's
+    /// references `b`.
+    fn relay_with(a: &BlobHash, b: &BlobHash) -> TestRelay {
+        relay_with_settings(a, b, Settings::default())
+    }
+
+    fn relay_with_settings(a: &BlobHash, b: &BlobHash, settings: Settings) -> TestRelay {
+        let relay = TestRelay::with(settings);
+        let store = &relay.state.store;
+        store
+            .insert_document(
+                &DocumentId::for_assessment("ngo-may", "2025"),
+                "ngo-may",
+                b"s",
+                b"h",
+                &[*a],
+            )
+            .unwrap();
+        let other = DocumentId::for_assessment("tran-hung-dao", "2025");
+        store
+            .insert_document(&other, "tran-hung-dao", b"s", b"h", &[])
+            .unwrap();
+        store.append_chunk(&other, b"c", b"h", &[*b]).unwrap();
+        relay
+    }
+
+    fn put(
+        hash: &BlobHash,
+        token: &str,
+        offset: Option<u64>,
+        total: u64,
+        body: Body,
+    ) -> Request<Body> {
+        let mut builder =
+            authed("PUT", &format!("/v1/blobs/{hash}"), token).header(UPLOAD_LENGTH, total);
+        if let Some(offset) = offset {
+            builder = builder.header(UPLOAD_OFFSET, offset);
+        }
+        builder.body(body).unwrap()
+    }
+
+    fn head(hash: &BlobHash, token: &str) -> Request<Body> {
+        authed("HEAD", &format!("/v1/blobs/{hash}"), token)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    fn get_range(hash: &BlobHash, token: &str, range: Option<&str>) -> Request<Body> {
+        let mut builder = authed("GET", &format!("/v1/blobs/{hash}"), token);
+        if let Some(range) = range {
+            builder = builder.header("range", range);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    async fn upload(relay: &TestRelay, hash: &BlobHash, token: &str, bytes: &[u8]) -> Reply {
+        relay
+            .send(put(
+                hash,
+                token,
+                None,
+                bytes.len() as u64,
+                Body::from(bytes.to_vec()),
+            ))
+            .await
+    }
+
+    #[tokio::test]
+    async fn whole_upload_then_head_and_get() {
+        let bytes = photo(50_000, 1);
+        let a = BlobHash::of(&bytes);
+        let relay = relay_with(&a, &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+
+        let reply = relay.send(head(&a, &token)).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.header("upload-offset"), Some("0"));
+
+        let reply = upload(&relay, &a, &token, &bytes).await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+        assert_eq!(reply.header("upload-offset"), Some("50000"));
+        assert_eq!(relay.state.metrics.blobs_stored.get(), 1);
+
+        let reply = relay.send(head(&a, &token)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.header("content-length"), Some("50000"));
+        assert!(reply.body.is_empty());
+
+        let reply = relay.send(get_range(&a, &token, None)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, bytes);
+        assert_eq!(reply.header("etag"), Some(format!("\"{a}\"").as_str()));
+
+        // A supervisor of the province reads it too.
+        let supervisor = relay.token("sup-kt");
+        assert_eq!(
+            relay.send(get_range(&a, &supervisor, None)).await.body,
+            bytes
+        );
+        let cached = relay
+            .send(
+                authed("GET", &format!("/v1/blobs/{a}"), &supervisor)
+                    .header("if-none-match", format!("\"{a}\""))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+        assert!(cached.body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_upload_resumes_with_only_the_missing_bytes() {
+        let bytes = photo(120_000, 2);
+        let a = BlobHash::of(&bytes);
+        let relay = relay_with(&a, &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+        let total = bytes.len() as u64;
+
+        // The connection drops after 40,000 bytes.
+        let broken = BrokenBody(VecDeque::from([
+            Bytes::copy_from_slice(&bytes[..25_000]),
+            Bytes::copy_from_slice(&bytes[25_000..40_000]),
+        ]));
+        let reply = relay
+            .send(put(&a, &token, Some(0), total, Body::new(broken)))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+
+        let reply = relay.send(head(&a, &token)).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.header("upload-offset"), Some("40000"));
+
+        // A body that ends early on purpose: 202 with the new offset.
+        let part = bytes[40_000..70_000].to_vec();
+        let reply = relay
+            .send(put(&a, &token, Some(40_000), total, Body::from(part)))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+        assert_eq!(reply.header("upload-offset"), Some("70000"));
+
+        // The rest, and only the rest.
+        let rest = bytes[70_000..].to_vec();
+        assert_eq!(rest.len(), 50_000);
+        let reply = relay
+            .send(put(&a, &token, Some(70_000), total, Body::from(rest)))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+        assert_eq!(relay.send(get_range(&a, &token, None)).await.body, bytes);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_offset_is_409_with_the_held_offset() {
+        let bytes = photo(10_000, 3);
+        let a = BlobHash::of(&bytes);
+        let relay = relay_with(&a, &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+        let first = bytes[..4_000].to_vec();
+        relay
+            .send(put(&a, &token, None, 10_000, Body::from(first)))
+            .await;
+        for wrong in [0, 3_999, 4_001] {
+            let rest = bytes[wrong as usize..].to_vec();
+            let reply = relay
+                .send(put(&a, &token, Some(wrong), 10_000, Body::from(rest)))
+                .await;
+            assert_eq!(reply.status, StatusCode::CONFLICT);
+            assert_eq!(reply.header("upload-offset"), Some("4000"));
+            assert_eq!(reply.json()["code"], "offset_mismatch");
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_bytes_are_422_and_nothing_is_kept() {
+        let bytes = photo(10_000, 4);
+        let a = BlobHash::of(&bytes);
+        let relay = relay_with(&a, &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+        let mut forged = bytes.clone();
+        forged[5_000] ^= 1;
+        let reply = upload(&relay, &a, &token, &forged).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.json()["code"], "hash_mismatch");
+        let reply = relay.send(head(&a, &token)).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.header("upload-offset"), Some("0"));
+        assert_eq!(relay.state.blobs.count_stored().unwrap(), 0);
+        let partial = relay.state.config.blobs_dir().join("partial");
+        assert_eq!(std::fs::read_dir(partial).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn oversize_uploads_are_413_before_reading() {
+        let bytes = photo(2_000, 5);
+        let a = BlobHash::of(&bytes);
+        let settings = Settings {
+            max_blob_bytes: Some(1_000),
+            ..Settings::default()
+        };
+        let relay = relay_with_settings(&a, &BlobHash::of(b"b"), settings);
+        let token = relay.token("officer-a");
+        // Declared too large: refused on the headers (the body would fail if read).
+        let never_read = BrokenBody(VecDeque::new());
+        let reply = relay
+            .send(put(&a, &token, None, 2_000, Body::new(never_read)))
+            .await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(reply.json()["code"], "too_large");
+        // A body longer than declared.
+        let small = photo(500, 6);
+        let s = BlobHash::of(&small);
+        let relay = relay_with(&s, &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+        let reply = relay
+            .send(put(&s, &token, None, 500, Body::from(photo(600, 6))))
+            .await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        // A PUT without Upload-Length.
+        let reply = relay
+            .send(
+                authed("PUT", &format!("/v1/blobs/{s}"), &token)
+                    .body(Body::from(small))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json()["code"], "missing_upload_length");
+    }
+
+    #[tokio::test]
+    async fn uploading_a_stored_blob_again_is_a_200_no_op() {
+        let bytes = photo(3_000, 7);
+        let a = BlobHash::of(&bytes);
+        let relay = relay_with(&a, &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+        assert_eq!(
+            upload(&relay, &a, &token, &bytes).await.status,
+            StatusCode::CREATED
+        );
+        // The body would fail if it were read.
+        let reply = relay
+            .send(put(
+                &a,
+                &token,
+                Some(0),
+                3_000,
+                Body::new(BrokenBody(VecDeque::new())),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(relay.state.metrics.blobs_stored.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn ranges_give_206_or_416() {
+        let bytes = photo(1_000, 8);
+        let a = BlobHash::of(&bytes);
+        let relay = relay_with(&a, &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+        upload(&relay, &a, &token, &bytes).await;
+
+        let reply = relay
+            .send(get_range(&a, &token, Some("bytes=100-199")))
+            .await;
+        assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(reply.body, &bytes[100..200]);
+        assert_eq!(reply.header("content-range"), Some("bytes 100-199/1000"));
+        assert_eq!(reply.header("content-length"), Some("100"));
+
+        let reply = relay.send(get_range(&a, &token, Some("bytes=900-"))).await;
+        assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(reply.body, &bytes[900..]);
+
+        let reply = relay.send(get_range(&a, &token, Some("bytes=-10"))).await;
+        assert_eq!(reply.body, &bytes[990..]);
+        assert_eq!(reply.header("content-range"), Some("bytes 990-999/1000"));
+
+        let reply = relay
+            .send(get_range(&a, &token, Some("bytes=990-5000")))
+            .await;
+        assert_eq!(reply.body, &bytes[990..]);
+
+        let reply = relay.send(get_range(&a, &token, Some("bytes=1000-"))).await;
+        assert_eq!(reply.status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(reply.header("content-range"), Some("bytes */1000"));
+
+        let reply = relay
+            .send(get_range(&a, &token, Some("bytes=0-1,5-6")))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, bytes);
+    }
+
+    #[test]
+    fn range_parsing() {
+        use ByteRange::*;
+        assert_eq!(parse_range(None, 10), Whole);
+        assert_eq!(
+            parse_range(Some("bytes=0-0"), 10),
+            Part { start: 0, end: 0 }
+        );
+        assert_eq!(parse_range(Some("bytes=3-"), 10), Part { start: 3, end: 9 });
+        assert_eq!(
+            parse_range(Some("bytes=-20"), 10),
+            Part { start: 0, end: 9 }
+        );
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-3"), 10), Whole);
+        assert_eq!(parse_range(Some("bytes=a-3"), 10), Whole);
+        assert_eq!(parse_range(Some("items=0-3"), 10), Whole);
+        assert_eq!(parse_range(Some("bytes=-"), 10), Whole);
+    }
+
+    #[tokio::test]
+    async fn officers_cannot_touch_another_wards_blobs() {
+        let a_bytes = photo(1_000, 9);
+        let b_bytes = photo(1_000, 10);
+        let (a, b) = (BlobHash::of(&a_bytes), BlobHash::of(&b_bytes));
+        let relay = relay_with(&a, &b);
+        let officer_b = relay.token("officer-b");
+        assert_eq!(
+            upload(&relay, &b, &officer_b, &b_bytes).await.status,
+            StatusCode::CREATED
+        );
+
+        let officer_a = relay.token("officer-a");
+        let unreferenced = BlobHash::of(b"nobody references this");
+        let mut bodies = Vec::new();
+        for hash in [&b, &unreferenced] {
+            // Stored (b) or not (unreferenced): the same 403.
+            for request in [
+                head(hash, &officer_a),
+                get_range(hash, &officer_a, None),
+                put(hash, &officer_a, None, 1_000, Body::from(b_bytes.clone())),
+            ] {
+                let reply = relay.send(request).await;
+                assert_eq!(reply.status, StatusCode::FORBIDDEN);
+                assert!(reply.header("upload-offset").is_none());
+                assert!(reply.header("content-range").is_none());
+                bodies.push(reply.body);
+            }
+        }
+        let get_body = &bodies[1];
+        assert_eq!(get_body, &bodies[4]);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(get_body).unwrap(),
+            json!({"error": "not allowed", "code": "forbidden"})
+        );
+        // The province supervisor reads both wards.
+        let supervisor = relay.token("sup-kt");
+        assert_eq!(
+            relay.send(get_range(&b, &supervisor, None)).await.body,
+            b_bytes
+        );
+        assert_eq!(
+            relay.send(head(&a, &supervisor)).await.status,
+            StatusCode::NOT_FOUND
+        );
+        // A supervisor of another province does not; an admin does.
+        relay
+            .state
+            .store
+            .add_user(
+                "sup-th",
+                "Supervisor TH",
+                crate::Role::Supervisor,
+                "th",
+                None,
+            )
+            .unwrap();
+        let th = relay.token("sup-th");
+        assert_eq!(
+            relay.send(head(&b, &th)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let admin = relay.token("admin");
+        assert_eq!(relay.send(head(&b, &admin)).await.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn missing_lists_only_what_the_caller_may_upload() {
+        let a_bytes = photo(100, 11);
+        let (a, b) = (BlobHash::of(&a_bytes), BlobHash::of(b"b"));
+        let relay = relay_with(&a, &b);
+        let token = relay.token("officer-a");
+        let ask = |hashes: Vec<String>| {
+            json_request(
+                authed("POST", "/v1/blobs/missing", &token),
+                json!({"hashes": hashes}),
+            )
+        };
+        let unknown = BlobHash::of(b"unknown");
+        let reply = relay
+            .send(ask(vec![
+                a.to_hex(),
+                b.to_hex(),
+                unknown.to_hex(),
+                a.to_hex(),
+            ]))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.json(), json!({"missing": [a.to_hex()]}));
+
+        upload(&relay, &a, &token, &a_bytes).await;
+        let reply = relay.send(ask(vec![a.to_hex()])).await;
+        assert_eq!(reply.json(), json!({"missing": []}));
+
+        let too_many = vec![a.to_hex(); MAX_MISSING_QUERY + 1];
+        let reply = relay.send(ask(too_many)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.json()["code"], "too_many_hashes");
+        let reply = relay.send(ask(vec!["zz".into()])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let reply = relay.send(ask(vec![a.to_hex(); MAX_MISSING_QUERY])).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_bad_address_is_400() {
+        let relay = relay_with(&BlobHash::of(b"a"), &BlobHash::of(b"b"));
+        let token = relay.token("officer-a");
+        let reply = relay
+            .send(
+                authed("GET", "/v1/blobs/not-a-hash", &token)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json()["code"], "invalid_hash");
+    }
+}

@@ -1,0 +1,243 @@
+//! `POST /v1/enroll`: a phone trades a one-time enrolment code for a device token.
+//!
+//! Request `{"code", "device_name", "public_key"}` (the device's ed25519 key, 64 hex
+//! digits); answer 201 `{"device_id", "token", "user_id", "role", "unit_id"}`. The token
+//! is shown once and stored only as its hash. A wrong, used or expired code gets the
+//! same 401 (the caller learns nothing about which codes exist); a bad key or name 422.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+use wardcheck_core::photo::PublicKey;
+
+use crate::AppState;
+use crate::auth::{self, Role};
+use crate::error::{AppError, AppJson};
+use crate::store::{NewDevice, StoreError, now_ms};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/v1/enroll", post(enroll))
+}
+
+#[derive(Debug, Deserialize)]
+struct EnrolRequest {
+    code: String,
+    device_name: String,
+    public_key: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EnrolResponse {
+    device_id: String,
+    token: String,
+    user_id: String,
+    role: Role,
+    unit_id: String,
+}
+
+/// Longest device name accepted, in characters.
+const MAX_DEVICE_NAME: usize = 100;
+
+async fn enroll(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<EnrolRequest>,
+) -> Result<(StatusCode, Json<EnrolResponse>), AppError> {
+    // Check the body before the code, so a typo in the key does not burn the code.
+    let public_key = valid_public_key(&request.public_key).ok_or(AppError::unprocessable(
+        "invalid_public_key",
+        "public_key must be an ed25519 public key as 64 hex digits",
+    ))?;
+    let name = request.device_name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_DEVICE_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(AppError::unprocessable(
+            "invalid_device_name",
+            "device_name must be 1 to 100 printable characters",
+        ));
+    }
+    let code_hash = auth::enrolment_code_hash(&request.code).ok_or(AppError::Unauthorized)?;
+    let token = auth::new_token();
+    let device = NewDevice {
+        id: auth::new_device_id(),
+        name: name.to_owned(),
+        token_hash: auth::token_hash(&token),
+        public_key: public_key.to_string(),
+    };
+    let device_id = device.id.clone();
+    let enrolled = state
+        .db(
+            move |store| match store.enrol(&code_hash, &device, now_ms()) {
+                Ok(enrolled) => Ok(Some(enrolled)),
+                Err(StoreError::InvalidCode) => Ok(None),
+                Err(err) => Err(err),
+            },
+        )
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    tracing::info!(role = %enrolled.role, "a device enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrolResponse {
+            device_id,
+            token,
+            user_id: enrolled.user_id,
+            role: enrolled.role,
+            unit_id: enrolled.unit_id,
+        }),
+    ))
+}
+
+/// The key if it is 64 hex digits encoding a usable ed25519 point (not a small-order,
+/// "weak" key that any signature would verify against).
+fn valid_public_key(text: &str) -> Option<PublicKey> {
+    let key: PublicKey = text.parse().ok()?;
+    let point = VerifyingKey::from_bytes(key.as_bytes()).ok()?;
+    (!point.is_weak()).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{Request, StatusCode};
+    use serde_json::json;
+    use wardcheck_core::photo::DeviceKey;
+
+    use super::*;
+    use crate::routes::testing::{TestRelay, authed, json_request};
+
+    fn public_key() -> String {
+        DeviceKey::generate().unwrap().public_key().to_string()
+    }
+
+    fn code_for(relay: &TestRelay, user: &str, expires_at: i64) -> String {
+        let code = auth::new_enrolment_code();
+        relay
+            .state
+            .store
+            .create_enrolment_code(
+                &auth::enrolment_code_hash(&code).unwrap(),
+                user,
+                0,
+                expires_at,
+            )
+            .unwrap();
+        code
+    }
+
+    fn enrol_request(code: &str, key: &str) -> Request<axum::body::Body> {
+        json_request(
+            Request::post("/v1/enroll"),
+            json!({"code": code, "device_name": "Officer A's phone", "public_key": key}),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_code_gives_a_token_that_works() {
+        let relay = TestRelay::new();
+        let code = code_for(&relay, "officer-a", i64::MAX);
+        let key = public_key();
+        let reply = relay.send(enrol_request(&code.to_lowercase(), &key)).await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+        let body = reply.json();
+        assert_eq!(body["user_id"], "officer-a");
+        assert_eq!(body["role"], "officer");
+        assert_eq!(body["unit_id"], "ngo-may");
+        let token = body["token"].as_str().unwrap();
+        let devices = relay.state.store.devices().unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!(devices[0].id, body["device_id"].as_str().unwrap());
+        assert_eq!(devices[0].public_key, key);
+        assert_eq!(devices[0].name, "Officer A's phone");
+
+        let listed = relay
+            .send(
+                authed("GET", "/v1/documents", token)
+                    .body(Default::default())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(listed.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn reused_expired_and_wrong_codes_get_the_same_401() {
+        let relay = TestRelay::new();
+        let code = code_for(&relay, "officer-a", i64::MAX);
+        let expired = code_for(&relay, "officer-a", now_ms() - 1);
+        assert_eq!(
+            relay.send(enrol_request(&code, &public_key())).await.status,
+            StatusCode::CREATED
+        );
+
+        let mut answers = Vec::new();
+        for attempt in [
+            &code,
+            &expired,
+            &auth::new_enrolment_code(),
+            &"garbage".to_string(),
+        ] {
+            let reply = relay.send(enrol_request(attempt, &public_key())).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+            answers.push(reply.body);
+        }
+        assert!(answers.windows(2).all(|pair| pair[0] == pair[1]));
+        assert_eq!(relay.state.store.devices().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_bad_key_or_name_is_422_and_keeps_the_code() {
+        let relay = TestRelay::new();
+        let code = code_for(&relay, "officer-a", i64::MAX);
+        // The identity point is a weak (small-order) key.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for key in ["abc".to_string(), "zz".repeat(32), hex::encode(identity)] {
+            let reply = relay.send(enrol_request(&code, &key)).await;
+            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{key}");
+            assert_eq!(reply.json()["code"], "invalid_public_key");
+        }
+        let reply = relay
+            .send(json_request(
+                Request::post("/v1/enroll"),
+                json!({"code": code, "device_name": " ", "public_key": public_key()}),
+            ))
+            .await;
+        assert_eq!(reply.json()["code"], "invalid_device_name");
+        // The code still works.
+        assert_eq!(
+            relay.send(enrol_request(&code, &public_key())).await.status,
+            StatusCode::CREATED
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_and_oversized_bodies_are_refused() {
+        let relay = TestRelay::new();
+        let reply = relay
+            .send(
+                Request::post("/v1/enroll")
+                    .header("content-type", "application/json")
+                    .body("{not json".into())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json()["code"], "bad_json");
+        let reply = relay
+            .send(json_request(
+                Request::post("/v1/enroll"),
+                json!({"code": 1}),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let huge = json!({"code": "x".repeat(100_000), "device_name": "p", "public_key": "k"});
+        let reply = relay
+            .send(json_request(Request::post("/v1/enroll"), huge))
+            .await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -1,0 +1,322 @@
+//! The HTTP API, one module per area, assembled by [`crate::app`].
+//!
+//! | route | auth | module |
+//! |---|---|---|
+//! | `GET /healthz` | none | `health` |
+//! | `GET /metrics` | none, loopback peers only unless `metrics_remote` | `health` |
+//! | `POST /v1/enroll` | the one-time code in the body | `enroll` |
+//! | `GET /v1/documents` | token | `documents` |
+//! | `HEAD`/`GET`/`PUT /v1/blobs/{sha256}`, `POST /v1/blobs/missing` | token | `blobs` |
+//! | `GET /v1/sync` (WebSocket) | token | `sync` (written separately) |
+//!
+//! Each area's router carries its own body limit and timeout layers; the
+//! authentication layer wraps every authenticated area (see [`crate::auth`]).
+
+pub(crate) mod blobs;
+pub(crate) mod documents;
+pub(crate) mod enroll;
+pub(crate) mod health;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::AppState;
+use crate::config::Config;
+use crate::error::AppError;
+
+/// Routes that need no token.
+pub(crate) fn public(config: &Config) -> Router<AppState> {
+    health::router().merge(enroll::router().layer(json_limits(config)))
+}
+
+/// Routes behind the authentication layer. The sync WebSocket (`routes/sync.rs`) is
+/// merged here too, without the timeout layer (its connections live long).
+pub(crate) fn authenticated(config: &Config) -> Router<AppState> {
+    documents::router()
+        .layer(json_limits(config))
+        .merge(blobs::router(config))
+}
+
+/// Body limit and timeout of small JSON requests.
+pub(crate) fn json_limits(config: &Config) -> (RequestBodyLimitLayer, TimeoutLayer) {
+    (
+        RequestBodyLimitLayer::new(config.max_json_bytes),
+        timeout(config.request_timeout),
+    )
+}
+
+/// A timeout answering 408.
+pub(crate) fn timeout(after: Duration) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, after)
+}
+
+/// Unknown paths.
+pub(crate) async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for handler tests: a relay on a temp folder, seeded accounts, enrolled
+    //! devices, and a request runner.
+
+    use axum::Router;
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, Response, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::config::{Config, Settings};
+    use crate::store::accounts::tests::seed;
+    use crate::{AppState, app, auth};
+
+    /// A relay on a temporary data folder, seeded with the test unit tree.
+    pub(crate) struct TestRelay {
+        pub _dir: tempfile::TempDir,
+        pub state: AppState,
+        pub app: Router,
+    }
+
+    impl TestRelay {
+        pub(crate) fn new() -> Self {
+            Self::with(Settings::default())
+        }
+
+        pub(crate) fn with(settings: Settings) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = Settings {
+                data: Some(dir.path().join("data")),
+                ..settings
+            };
+            let state = AppState::open(Config::from_settings(settings).unwrap()).unwrap();
+            seed(&state.store);
+            let app = app(state.clone());
+            Self {
+                _dir: dir,
+                state,
+                app,
+            }
+        }
+
+        /// Enrols a device for `user` straight through the store; returns (device id,
+        /// token).
+        pub(crate) fn device(&self, user: &str) -> (String, String) {
+            let code = auth::new_enrolment_code();
+            let code_hash = auth::enrolment_code_hash(&code).unwrap();
+            self.state
+                .store
+                .create_enrolment_code(&code_hash, user, 0, i64::MAX)
+                .unwrap();
+            let token = auth::new_token();
+            let id = auth::new_device_id();
+            self.state
+                .store
+                .enrol(
+                    &code_hash,
+                    &crate::store::NewDevice {
+                        id: id.clone(),
+                        name: "test phone".into(),
+                        token_hash: auth::token_hash(&token),
+                        public_key: "11".repeat(32),
+                    },
+                    1,
+                )
+                .unwrap();
+            (id, token)
+        }
+
+        /// A token of a fresh device of `user`.
+        pub(crate) fn token(&self, user: &str) -> String {
+            self.device(user).1
+        }
+
+        pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
+            let response = self.app.clone().oneshot(request).await.unwrap();
+            Reply::read(response).await
+        }
+    }
+
+    /// A response with its body read.
+    pub(crate) struct Reply {
+        pub status: StatusCode,
+        pub headers: axum::http::HeaderMap,
+        pub body: Vec<u8>,
+    }
+
+    impl Reply {
+        pub(crate) async fn read(response: Response<Body>) -> Self {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec();
+            Self {
+                status,
+                headers,
+                body,
+            }
+        }
+
+        pub(crate) fn json(&self) -> serde_json::Value {
+            serde_json::from_slice(&self.body)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+        }
+
+        pub(crate) fn header(&self, name: &str) -> Option<&str> {
+            self.headers.get(name).map(|v| v.to_str().unwrap())
+        }
+    }
+
+    /// A request builder with a bearer token.
+    pub(crate) fn authed(method: &str, uri: &str, token: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+    }
+
+    /// A JSON request.
+    pub(crate) fn json_request(
+        builder: axum::http::request::Builder,
+        body: serde_json::Value,
+    ) -> Request<Body> {
+        builder
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The authorization matrix: every authenticated route, every way a token can be
+    //! missing or bad.
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use wardcheck_core::blob::BlobHash;
+    use wardcheck_core::doc::DocumentId;
+
+    use super::testing::{Reply, TestRelay};
+    use crate::store::now_ms;
+
+    /// (method, path, body) of every authenticated route. The blob is referenced by
+    /// officer-a's ward, so a valid token gets past authorization.
+    fn routes(hash: &BlobHash) -> Vec<(&'static str, String, &'static str)> {
+        vec![
+            ("GET", "/v1/documents".into(), ""),
+            ("POST", "/v1/blobs/missing".into(), r#"{"hashes": []}"#),
+            ("HEAD", format!("/v1/blobs/{hash}"), ""),
+            ("GET", format!("/v1/blobs/{hash}"), ""),
+            ("PUT", format!("/v1/blobs/{hash}"), "x"),
+        ]
+    }
+
+    async fn call(
+        relay: &TestRelay,
+        (method, path, body): &(&'static str, String, &'static str),
+        header: Option<&str>,
+        query: Option<&str>,
+    ) -> Reply {
+        let uri = match query {
+            Some(token) => format!("{path}?token={token}"),
+            None => path.clone(),
+        };
+        let mut builder = Request::builder()
+            .method(*method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .header("upload-length", "1");
+        if let Some(value) = header {
+            builder = builder.header("authorization", value);
+        }
+        relay.send(builder.body(Body::from(*body)).unwrap()).await
+    }
+
+    fn assert_401(reply: &Reply, what: &str) {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+        if !reply.body.is_empty() {
+            assert_eq!(reply.json()["code"], "unauthorized", "{what}");
+        }
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    }
+
+    #[tokio::test]
+    async fn every_route_needs_a_live_token() {
+        let relay = TestRelay::new();
+        let hash = BlobHash::of(b"x");
+        relay
+            .state
+            .store
+            .insert_document(
+                &DocumentId::for_assessment("ngo-may", "2025"),
+                "ngo-may",
+                b"s",
+                b"h",
+                &[hash],
+            )
+            .unwrap();
+        let (device, token) = relay.device("officer-a");
+        let bearer = format!("Bearer {token}");
+        for route in routes(&hash) {
+            let what = format!("{} {}", route.0, route.1);
+            assert_401(&call(&relay, &route, None, None).await, &what);
+            assert_401(
+                &call(&relay, &route, Some("Bearer nope"), None).await,
+                &what,
+            );
+            assert_401(
+                &call(&relay, &route, Some(&format!("Basic {token}")), None).await,
+                &what,
+            );
+            assert_401(&call(&relay, &route, None, Some("nope")).await, &what);
+            assert_401(&call(&relay, &route, Some("Bearer "), None).await, &what);
+
+            let ok = call(&relay, &route, Some(&bearer), None).await;
+            assert!(
+                ok.status.is_success() || ok.status == StatusCode::NOT_FOUND,
+                "{what}: {}",
+                ok.status
+            );
+            let ok = call(&relay, &route, Some(&format!("bearer {token}")), None).await;
+            assert_ne!(ok.status, StatusCode::UNAUTHORIZED, "{what}");
+            let by_query = call(&relay, &route, None, Some(&token)).await;
+            assert_ne!(by_query.status, StatusCode::UNAUTHORIZED, "{what}");
+            assert_ne!(by_query.status, StatusCode::FORBIDDEN, "{what}");
+        }
+
+        // Revoked (as `admin device revoke` does, in the database): refused at once,
+        // on the very next request, by header and by query.
+        relay.state.store.revoke_device(&device, now_ms()).unwrap();
+        for route in routes(&hash) {
+            let what = format!("{} {}", route.0, route.1);
+            assert_401(&call(&relay, &route, Some(&bearer), None).await, &what);
+            assert_401(&call(&relay, &route, None, Some(&token)).await, &what);
+        }
+    }
+
+    #[tokio::test]
+    async fn public_routes_need_no_token() {
+        let relay = TestRelay::new();
+        let health = relay
+            .send(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(health.status, StatusCode::OK);
+        let enroll = relay
+            .send(
+                Request::post("/v1/enroll")
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        r#"{"code": "x", "device_name": "p", "public_key": "k"}"#,
+                    ))
+                    .unwrap(),
+            )
+            .await;
+        // Refused for its bad key, not for a missing token.
+        assert_eq!(enroll.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

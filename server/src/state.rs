@@ -1,0 +1,131 @@
+//! [`AppState`]: everything a handler needs, cheap to clone.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::blobstore::BlobStore;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::revocation::Revocations;
+use crate::store::{OpenStoreError, RelayStore, StoreResult};
+
+/// The relay's shared state, given to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// The database. Call it through [`AppState::db`] from async code.
+    pub store: Arc<RelayStore>,
+    /// Blob files.
+    pub blobs: Arc<BlobStore>,
+    /// Revoked devices, for closing long-lived connections.
+    pub revocations: Revocations,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Fires when the relay starts shutting down, for long-lived connections.
+    pub shutdown: Shutdown,
+}
+
+/// The data folder could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// A folder or file could not be created or read.
+    #[error("cannot open the data folder: {0}")]
+    Io(#[from] io::Error),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] OpenStoreError),
+}
+
+impl AppState {
+    /// Opens (creating if needed) the data folder of `config`, and starts the revocation
+    /// poller. Must be called inside a tokio runtime.
+    pub fn open(config: Config) -> Result<Self, OpenError> {
+        create_private_dir(&config.data_dir)?;
+        let store = Arc::new(RelayStore::open(&config.database_path())?);
+        let blobs = Arc::new(BlobStore::open(&config.blobs_dir())?);
+        let metrics = Arc::new(Metrics::new());
+        metrics.blobs_stored.set(blobs.count_stored()? as i64);
+        let revocations = Revocations::load(&store).map_err(|err| {
+            OpenError::Io(io::Error::other(format!("cannot read revocations: {err}")))
+        })?;
+        revocations.spawn_poller(store.clone(), config.revocation_poll);
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            blobs,
+            revocations,
+            metrics,
+            shutdown: Shutdown::new(),
+        })
+    }
+
+    /// Runs `f` on the store on tokio's blocking pool (SQLite calls block, and a commit
+    /// waits for an fsync). Store errors become 500s; map the ones you expect inside `f`
+    /// or match on the result of [`RelayStore`]'s methods yourself.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RelayStore) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&store)).await??)
+    }
+}
+
+#[cfg(unix)]
+pub(crate) fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    // The folder holds account data: readable by the relay's user only.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn create_private_dir(path: &std::path::Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+/// A cloneable shutdown signal.
+#[derive(Clone)]
+pub struct Shutdown(Arc<watch::Sender<bool>>);
+
+impl Shutdown {
+    /// Not yet triggered.
+    pub fn new() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+
+    /// Starts the shutdown: every [`Shutdown::wait`] resolves.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether the shutdown has started.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when the shutdown starts (at once if it has). `'static`, for `select!`.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.0.subscribe();
+        async move {
+            // The sender lives as long as any clone of the state; if it is gone, so is
+            // the relay.
+            let _ = receiver.wait_for(|started| *started).await;
+        }
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,403 @@
+//! Assessment documents (snapshot + chunks, as in the core) and the photo blobs they
+//! reference. The sync endpoint fills these; the blob routes read the references.
+
+use std::collections::HashSet;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use wardcheck_core::blob::BlobHash;
+use wardcheck_core::doc::DocumentId;
+
+use super::{RelayStore, StoreError, StoreResult, is_unique_violation, now_ms};
+use crate::auth::Principal;
+
+/// A document as stored: load the snapshot, then apply every chunk in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    /// The ward it belongs to.
+    pub unit_id: String,
+    /// The last compacted state (`Automerge::save`).
+    pub snapshot: Vec<u8>,
+    /// Its heads as last written by [`RelayStore::insert_document`] or
+    /// [`RelayStore::append_chunk`] (opaque to the store).
+    pub heads: Vec<u8>,
+    /// Change chunks written after the snapshot, oldest first.
+    pub chunks: Vec<Vec<u8>>,
+    /// The `seq` of the last chunk, to pass to [`RelayStore::replace_snapshot`]; `None`
+    /// when there are no chunks.
+    pub last_seq: Option<i64>,
+}
+
+/// One line of a document listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentSummary {
+    /// The document id (bs58check).
+    pub id: DocumentId,
+    /// Its ward.
+    pub unit_id: String,
+    /// Last write, ms since the Unix epoch.
+    pub updated_at: i64,
+}
+
+impl RelayStore {
+    /// The stored document, or `None` if there is none with this id.
+    pub fn document(&self, id: &DocumentId) -> StoreResult<Option<StoredDocument>> {
+        let id = id.to_string();
+        self.read(|tx| {
+            let Some((unit_id, snapshot, heads)) = tx
+                .query_row(
+                    "SELECT unit_id, snapshot, heads FROM documents WHERE id = ?1",
+                    [&id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, data FROM document_chunks WHERE document_id = ?1 ORDER BY seq",
+            )?;
+            let mut chunks = Vec::new();
+            let mut last_seq = None;
+            let mut rows = stmt.query([&id])?;
+            while let Some(row) = rows.next()? {
+                last_seq = Some(row.get(0)?);
+                chunks.push(row.get(1)?);
+            }
+            Ok(Some(StoredDocument {
+                unit_id,
+                snapshot,
+                heads,
+                chunks,
+                last_seq,
+            }))
+        })
+    }
+
+    /// The ward a document belongs to, or `None` if there is no such document. Cheaper
+    /// than [`RelayStore::document`] for access checks.
+    pub fn document_unit(&self, id: &DocumentId) -> StoreResult<Option<String>> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT unit_id FROM documents WHERE id = ?1",
+                    [id.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    /// Stores a new document of ward `unit_id` with its first snapshot, heads and the
+    /// blobs it references, in one transaction.
+    ///
+    /// Errors: [`StoreError::Duplicate`] if the id exists, [`StoreError::UnknownUnit`],
+    /// [`StoreError::Invalid`] if the unit is not a ward.
+    pub fn insert_document(
+        &self,
+        id: &DocumentId,
+        unit_id: &str,
+        snapshot: &[u8],
+        heads: &[u8],
+        blob_refs: &[BlobHash],
+    ) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(|tx| {
+            let kind: Option<String> = tx
+                .query_row("SELECT kind FROM units WHERE id = ?1", [unit_id], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            match kind.as_deref() {
+                None => return Err(StoreError::UnknownUnit),
+                Some("ward") => {}
+                Some(_) => return Err(StoreError::Invalid("a document belongs to a ward")),
+            }
+            tx.execute(
+                "INSERT INTO documents (id, unit_id, snapshot, heads, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, unit_id, snapshot, heads, now_ms()],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Duplicate("document")
+                } else {
+                    e.into()
+                }
+            })?;
+            add_refs(tx, &id, blob_refs)
+        })
+    }
+
+    /// Appends a change chunk, sets the document's heads and adds the blobs the chunk
+    /// references, in one transaction. Returns the chunk's `seq`.
+    ///
+    /// Errors: [`StoreError::UnknownDocument`].
+    pub fn append_chunk(
+        &self,
+        id: &DocumentId,
+        chunk: &[u8],
+        heads: &[u8],
+        blob_refs: &[BlobHash],
+    ) -> StoreResult<i64> {
+        let id = id.to_string();
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE documents SET heads = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, heads, now_ms()],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::UnknownDocument);
+            }
+            tx.execute(
+                "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
+                params![id, chunk],
+            )?;
+            let seq = tx.last_insert_rowid();
+            add_refs(tx, &id, blob_refs)?;
+            Ok(seq)
+        })
+    }
+
+    /// Compaction: replaces the snapshot with `snapshot` and deletes the chunks up to
+    /// and including `through_seq` (the [`StoredDocument::last_seq`] the snapshot was
+    /// built from), in one transaction. Chunks appended meanwhile are kept, so a
+    /// concurrent [`RelayStore::append_chunk`] is never lost. Heads and `updated_at` do
+    /// not change (the document's content does not). Returns how many chunks went.
+    ///
+    /// Errors: [`StoreError::UnknownDocument`].
+    pub fn replace_snapshot(
+        &self,
+        id: &DocumentId,
+        snapshot: &[u8],
+        through_seq: Option<i64>,
+    ) -> StoreResult<usize> {
+        let id = id.to_string();
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE documents SET snapshot = ?2 WHERE id = ?1",
+                params![id, snapshot],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::UnknownDocument);
+            }
+            let Some(through) = through_seq else {
+                return Ok(0);
+            };
+            Ok(tx.execute(
+                "DELETE FROM document_chunks WHERE document_id = ?1 AND seq <= ?2",
+                params![id, through],
+            )?)
+        })
+    }
+
+    /// The documents of these wards, by ward then id.
+    pub fn documents_for_wards(&self, wards: &[String]) -> StoreResult<Vec<DocumentSummary>> {
+        let wards = serde_json::to_string(wards).map_err(|_| StoreError::Malformed("wards"))?;
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, unit_id, updated_at FROM documents
+                 WHERE unit_id IN (SELECT value FROM json_each(?1))
+                 ORDER BY unit_id, id",
+            )?;
+            let rows = stmt.query_map([&wards], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, unit_id, updated_at) = row?;
+                out.push(DocumentSummary {
+                    id: id
+                        .parse()
+                        .map_err(|_| StoreError::Malformed("document id"))?,
+                    unit_id,
+                    updated_at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether a document in `principal`'s scope references `hash`: the rule for
+    /// reading and uploading a blob.
+    pub fn blob_referenced_in_scope(
+        &self,
+        principal: &Principal,
+        hash: &BlobHash,
+    ) -> StoreResult<bool> {
+        Ok(!self
+            .blobs_referenced_in_scope(principal, std::slice::from_ref(hash))?
+            .is_empty())
+    }
+
+    /// Those of `hashes` that a document in `principal`'s scope references.
+    pub fn blobs_referenced_in_scope(
+        &self,
+        principal: &Principal,
+        hashes: &[BlobHash],
+    ) -> StoreResult<HashSet<BlobHash>> {
+        let wards = self.wards_in_scope(principal)?;
+        let to_json =
+            |v: Vec<String>| serde_json::to_string(&v).map_err(|_| StoreError::Malformed("json"));
+        let wards = to_json(wards)?;
+        let hashes = to_json(hashes.iter().map(BlobHash::to_hex).collect())?;
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT DISTINCT r.hash FROM blob_refs r JOIN documents d ON d.id = r.document_id
+                 WHERE r.hash IN (SELECT value FROM json_each(?1))
+                   AND d.unit_id IN (SELECT value FROM json_each(?2))",
+            )?;
+            let rows = stmt.query_map([&hashes, &wards], |row| row.get::<_, String>(0))?;
+            let mut out = HashSet::new();
+            for row in rows {
+                out.insert(
+                    row?.parse()
+                        .map_err(|_| StoreError::Malformed("blob hash"))?,
+                );
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn add_refs(tx: &Transaction<'_>, document_id: &str, hashes: &[BlobHash]) -> StoreResult<()> {
+    let mut stmt =
+        tx.prepare_cached("INSERT OR IGNORE INTO blob_refs (hash, document_id) VALUES (?1, ?2)")?;
+    for hash in hashes {
+        stmt.execute(params![hash.to_hex(), document_id])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::store::accounts::tests::seed;
+    use crate::store::tests::temp_store;
+
+    fn doc(name: &str) -> DocumentId {
+        DocumentId::for_assessment(name, "2025")
+    }
+
+    fn principal(role: Role, unit: &str) -> Principal {
+        Principal {
+            user_id: "u".into(),
+            role,
+            unit_id: unit.into(),
+            device_id: None,
+        }
+    }
+
+    #[test]
+    fn snapshot_and_chunks_round_trip() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let id = doc("ngo-may");
+        assert_eq!(store.document(&id).unwrap(), None);
+        store
+            .insert_document(&id, "ngo-may", b"snap", b"h0", &[])
+            .unwrap();
+        assert!(matches!(
+            store.insert_document(&id, "ngo-may", b"snap", b"h0", &[]),
+            Err(StoreError::Duplicate("document"))
+        ));
+        let first = store.append_chunk(&id, b"c1", b"h1", &[]).unwrap();
+        let second = store.append_chunk(&id, b"c2", b"h2", &[]).unwrap();
+        assert!(second > first);
+        let stored = store.document(&id).unwrap().unwrap();
+        assert_eq!(stored.unit_id, "ngo-may");
+        assert_eq!(stored.snapshot, b"snap");
+        assert_eq!(stored.heads, b"h2");
+        assert_eq!(stored.chunks, [b"c1".to_vec(), b"c2".to_vec()]);
+        assert_eq!(stored.last_seq, Some(second));
+        assert_eq!(
+            store.document_unit(&id).unwrap().as_deref(),
+            Some("ngo-may")
+        );
+        assert!(matches!(
+            store.append_chunk(&doc("other"), b"c", b"h", &[]),
+            Err(StoreError::UnknownDocument)
+        ));
+    }
+
+    #[test]
+    fn compaction_keeps_chunks_written_meanwhile() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let id = doc("ngo-may");
+        store
+            .insert_document(&id, "ngo-may", b"s0", b"h0", &[])
+            .unwrap();
+        store.append_chunk(&id, b"c1", b"h1", &[]).unwrap();
+        let seen = store.document(&id).unwrap().unwrap().last_seq;
+        // A chunk arrives between reading and compacting.
+        store.append_chunk(&id, b"c2", b"h2", &[]).unwrap();
+        assert_eq!(store.replace_snapshot(&id, b"s1", seen).unwrap(), 1);
+        let stored = store.document(&id).unwrap().unwrap();
+        assert_eq!(stored.snapshot, b"s1");
+        assert_eq!(stored.chunks, [b"c2".to_vec()]);
+        assert_eq!(stored.heads, b"h2");
+        assert!(matches!(
+            store.replace_snapshot(&doc("x"), b"s", None),
+            Err(StoreError::UnknownDocument)
+        ));
+    }
+
+    #[test]
+    fn documents_belong_to_known_wards() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        assert!(matches!(
+            store.insert_document(&doc("a"), "nowhere", b"s", b"h", &[]),
+            Err(StoreError::UnknownUnit)
+        ));
+        assert!(matches!(
+            store.insert_document(&doc("a"), "kt-city", b"s", b"h", &[]),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn listings_and_blob_refs_follow_scope() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let (a, b) = (BlobHash::of(b"a"), BlobHash::of(b"b"));
+        let shared = BlobHash::of(b"shared");
+        store
+            .insert_document(&doc("ngo-may"), "ngo-may", b"s", b"h", &[a, shared])
+            .unwrap();
+        store
+            .insert_document(&doc("thd"), "tran-hung-dao", b"s", b"h", &[])
+            .unwrap();
+        store
+            .append_chunk(&doc("thd"), b"c", b"h", &[b, shared, b])
+            .unwrap();
+        let listed = store
+            .documents_for_wards(&["tran-hung-dao".to_string()])
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, doc("thd"));
+        assert_eq!(store.documents_for_wards(&[]).unwrap(), []);
+
+        let officer_a = principal(Role::Officer, "ngo-may");
+        let province = principal(Role::Supervisor, "kt");
+        let other_province = principal(Role::Supervisor, "th");
+        assert!(store.blob_referenced_in_scope(&officer_a, &a).unwrap());
+        assert!(store.blob_referenced_in_scope(&officer_a, &shared).unwrap());
+        assert!(!store.blob_referenced_in_scope(&officer_a, &b).unwrap());
+        assert!(store.blob_referenced_in_scope(&province, &b).unwrap());
+        assert!(!store.blob_referenced_in_scope(&other_province, &a).unwrap());
+        let unknown = BlobHash::of(b"unknown");
+        assert_eq!(
+            store
+                .blobs_referenced_in_scope(&province, &[a, b, unknown])
+                .unwrap(),
+            HashSet::from([a, b])
+        );
+    }
+}

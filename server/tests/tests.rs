@@ -1,0 +1,3 @@
+//! Integration tests of the `wardcheck-relay` binary, one module per topic.
+
+mod cli;
