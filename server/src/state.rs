@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::revocation::Revocations;
+use crate::routes::DocCache;
 use crate::store::{OpenStoreError, RelayStore, StoreResult};
 
 /// The relay's shared state, given to every handler.
@@ -28,6 +29,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Fires when the relay starts shutting down, for long-lived connections.
     pub shutdown: Shutdown,
+    /// One in-memory copy of each document being synced, shared by all connections.
+    pub docs: Arc<DocCache>,
+    /// The relay's peer id in the sync protocol.
+    pub relay_id: String,
 }
 
 /// The data folder could not be opened.
@@ -62,6 +67,8 @@ impl AppState {
             revocations,
             metrics,
             shutdown: Shutdown::new(),
+            docs: Arc::new(DocCache::default()),
+            relay_id: "wardcheck-relay".into(),
         })
     }
 

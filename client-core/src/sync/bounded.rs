@@ -12,7 +12,7 @@ use automerge::sync::{Message, MessageVersion, State, SyncDoc};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
 /// The default size of a sync message's changes, in bytes.
-pub const DEFAULT_MESSAGE_BUDGET: usize = 32 * 1024;
+pub const DEFAULT_MESSAGE_BUDGET: usize = 16 * 1024;
 
 /// The next sync message(s) for a peer, each carrying at most about `budget` bytes of
 /// changes (a single larger change goes alone). Empty when there is nothing to send.

@@ -7,7 +7,7 @@
 //! | `POST /v1/enroll` | the one-time code in the body | `enroll` |
 //! | `GET /v1/documents` | token | `documents` |
 //! | `HEAD`/`GET`/`PUT /v1/blobs/{sha256}`, `POST /v1/blobs/missing` | token | `blobs` |
-//! | `GET /v1/sync` (WebSocket) | token | `sync` (written separately) |
+//! | `GET /v1/sync` (WebSocket) | token | `sync` |
 //!
 //! Each area's router carries its own body limit and timeout layers; the
 //! authentication layer wraps every authenticated area (see [`crate::auth`]).
@@ -16,6 +16,9 @@ pub(crate) mod blobs;
 pub(crate) mod documents;
 pub(crate) mod enroll;
 pub(crate) mod health;
+pub(crate) mod sync;
+
+pub use sync::DocCache;
 
 use std::time::Duration;
 
@@ -39,6 +42,7 @@ pub(crate) fn authenticated(config: &Config) -> Router<AppState> {
     documents::router()
         .layer(json_limits(config))
         .merge(blobs::router(config))
+        .merge(sync::router())
 }
 
 /// Body limit and timeout of small JSON requests.

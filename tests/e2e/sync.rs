@@ -1,0 +1,347 @@
+//! Phones and a supervisor syncing through a real relay.
+
+use harness::Relay;
+use harness::proxy::Faults;
+use wardcheck_core::model::{Action, Status};
+use wardcheck_core::testing::jpeg;
+
+use crate::support::{Phone, populate, relay_behind_proxy, template, ward_a, ward_b};
+
+/// SplitMix64, for reproducible random sync orders.
+fn shuffled(n: usize, seed: &mut u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        order.swap(i, (z ^ (z >> 31)) as usize % (i + 1));
+    }
+    order
+}
+
+#[test]
+fn three_phones_and_a_supervisor_converge_and_a_review_holds() {
+    let relay = Relay::start();
+    populate(&relay);
+    let phones: Vec<Phone> = ["officer-a1", "officer-a2", "officer-a3"]
+        .iter()
+        .map(|user| Phone::enrol(&relay, &relay.url, user))
+        .collect();
+    let supervisor = Phone::enrol(&relay, &relay.url, "supervisor");
+
+    // The first phone creates the assessment; the others get it from the relay.
+    let id = phones[0]
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    for phone in &phones {
+        phone.sync();
+    }
+    // Offline, everyone works on the same checklist: notes, statuses, photos.
+    let mut photos = Vec::new();
+    for (n, phone) in phones.iter().enumerate() {
+        let ws = &phone.workspace;
+        ws.set_note(&id, "c02", &format!("note from phone {n}"))
+            .unwrap();
+        ws.step(&id, &format!("c0{}", n + 4), Action::Start, None)
+            .unwrap();
+        let evidence = ws
+            .add_photo(
+                &id,
+                "c03",
+                &jpeg(1200, 900, n as u64),
+                &format!("photo {n}"),
+                None,
+            )
+            .unwrap();
+        photos.push(evidence);
+    }
+    phones[0]
+        .workspace
+        .step(&id, "c01", Action::Submit, None)
+        .unwrap();
+    // They sync in random orders, twice round.
+    let mut seed = 7;
+    for _ in 0..2 {
+        for i in shuffled(phones.len(), &mut seed) {
+            phones[i].sync();
+        }
+    }
+    let view = phones[0].workspace.view(&id).unwrap();
+    for phone in &phones[1..] {
+        assert_eq!(phone.workspace.view(&id).unwrap(), view);
+    }
+    let c03 = &view
+        .criteria
+        .iter()
+        .find(|c| c.criterion.id == "c03")
+        .unwrap()
+        .evidence;
+    assert_eq!(c03.len(), 3, "a photo was lost");
+    for phone in &phones {
+        for evidence in &photos {
+            // Everyone has everyone's thumbnails; full photos come on demand.
+            assert!(phone.workspace.blob(&evidence.thumbnail).unwrap().is_some());
+            let photo = wardcheck_core::transport::fetch_photo(
+                &phone.workspace,
+                &phone.relay,
+                &evidence.photo,
+            )
+            .unwrap();
+            evidence.verify(&evidence.device_key, Some(&photo)).unwrap();
+        }
+    }
+
+    // The supervisor approves c01; phone 2, offline and stale, restarts work on it.
+    supervisor.sync();
+    supervisor
+        .workspace
+        .step(&id, "c01", Action::Approve, None)
+        .unwrap();
+    phones[2]
+        .workspace
+        .step(&id, "c01", Action::Start, None)
+        .unwrap();
+    supervisor.sync();
+    for phone in &phones {
+        phone.sync();
+    }
+    supervisor.sync();
+    for phone in phones.iter().chain([&supervisor]) {
+        let c01 = phone.workspace.criterion(&id, "c01").unwrap();
+        assert_eq!(
+            c01.status,
+            Status::Approved,
+            "a stale edit undid the review"
+        );
+    }
+}
+
+#[test]
+fn an_officer_never_receives_another_wards_assessment() {
+    let relay = Relay::start();
+    populate(&relay);
+    let phone_a = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let phone_b = Phone::enrol(&relay, &relay.url, "officer-b1");
+    let a = phone_a
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    phone_a
+        .workspace
+        .set_note(&a, "c01", "ward A only")
+        .unwrap();
+    phone_a.sync();
+    // Ward B's officer creates the same id (ids derive from unit and period) and a new
+    // assessment of ward A: the relay shares and accepts neither.
+    let b = phone_b
+        .workspace
+        .create_assessment(&ward_b(), "2025", &template())
+        .unwrap();
+    let same_as_a = phone_b
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    assert_eq!(same_as_a, a);
+    let forged = phone_b
+        .workspace
+        .create_assessment(&ward_a(), "2026", &template())
+        .unwrap();
+    let mut report = phone_b.sync();
+    report.unavailable.sort();
+    let mut expected = vec![a, forged];
+    expected.sort();
+    assert_eq!(report.unavailable, expected);
+    assert_eq!(
+        phone_b.workspace.view(&a).unwrap().criteria[0].note,
+        "",
+        "ward A's data leaked"
+    );
+    phone_a.sync();
+    assert!(!phone_a.workspace.has_document(&forged).unwrap());
+    assert!(!phone_a.workspace.has_document(&b).unwrap());
+    assert_eq!(
+        phone_a.workspace.view(&a).unwrap().criteria[0].note,
+        "ward A only"
+    );
+}
+
+#[test]
+fn a_relay_killed_and_restarted_loses_nothing_it_acknowledged() {
+    let mut relay = Relay::start();
+    populate(&relay);
+    let phone = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let id = phone
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    for n in 0..5 {
+        phone
+            .workspace
+            .set_note(&id, "c02", &format!("draft {n}"))
+            .unwrap();
+        phone
+            .workspace
+            .add_photo(&id, "c03", &jpeg(800, 600, n), "", None)
+            .unwrap();
+        phone.sync();
+    }
+    relay.kill();
+    relay.restart();
+    let fresh = Phone::enrol(&relay, &relay.url, "officer-a2");
+    fresh.sync();
+    assert_eq!(
+        fresh.workspace.view(&id).unwrap(),
+        phone.workspace.view(&id).unwrap()
+    );
+}
+
+/// A camera-like JPEG with sensor noise, which compresses badly, like real photos.
+fn noisy_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let mut pixels = wardcheck_core::testing::picture(width, height, 3);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for pixel in &mut pixels {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *pixel = pixel.wrapping_add((state % 64) as u8);
+    }
+    wardcheck_core::testing::encode_jpeg(width, height, &pixels)
+}
+
+#[test]
+fn a_cut_upload_resumes_and_a_photo_the_relay_has_is_never_sent_again() {
+    let (relay, proxy) = relay_behind_proxy();
+    let phone = Phone::enrol(&relay, &proxy.url, "officer-a1");
+    let id = phone
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    phone.sync();
+    // A big, grainy photo: its evidence JPEG is a few hundred KB.
+    let camera = noisy_jpeg(2400, 1800);
+    let evidence = phone
+        .workspace
+        .add_photo(&id, "c03", &camera, "", None)
+        .unwrap();
+    let size = phone
+        .workspace
+        .blob(&evidence.photo)
+        .unwrap()
+        .unwrap()
+        .len() as u64;
+    assert!(size > 150_000, "the evidence is only {size} bytes");
+    // Every connection drops after 64 KiB up: the upload must resume, not restart.
+    proxy.set_faults(Faults {
+        cut_up_after: Some(64 * 1024),
+        ..Faults::default()
+    });
+    let before = proxy.bytes_up();
+    phone.sync();
+    let sent = proxy.bytes_up() - before;
+    assert!(
+        proxy.cuts() >= 2,
+        "the link dropped only {} times",
+        proxy.cuts()
+    );
+    assert!(phone.workspace.pending_uploads().unwrap().is_empty());
+    // Everything sent, headers and document changes included, stays within the photo
+    // plus 64 KiB per interruption (plus a little for the rest).
+    let budget = size + 64 * 1024 * proxy.cuts() + 32 * 1024;
+    assert!(
+        sent <= budget,
+        "{sent} bytes sent for a {size}-byte photo over {} cuts",
+        proxy.cuts()
+    );
+
+    // Another phone attaches the same camera picture: the same evidence bytes, which the
+    // relay already has, so they are not sent (its thumbnail came with the sync).
+    proxy.set_faults(Faults::default());
+    let other = Phone::enrol(&relay, &proxy.url, "officer-a2");
+    other.sync();
+    let again = other
+        .workspace
+        .add_photo(&id, "c04", &camera, "same scene", None)
+        .unwrap();
+    assert_eq!(again.photo, evidence.photo);
+    let report = other.sync();
+    assert!(report.blobs_already_there >= 1, "{report:?}");
+    assert_eq!(report.bytes_uploaded, 0);
+}
+
+#[test]
+fn sync_converges_through_duplicated_frames_and_a_slow_link() {
+    let (relay, proxy) = relay_behind_proxy();
+    proxy.set_faults(Faults {
+        duplicate_frames: true,
+        delay: std::time::Duration::from_millis(2),
+        ..Faults::default()
+    });
+    let a = Phone::enrol(&relay, &proxy.url, "officer-a1");
+    let b = Phone::enrol(&relay, &proxy.url, "officer-a2");
+    let id = a
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    a.workspace.set_note(&id, "c01", "from a").unwrap();
+    a.sync();
+    b.sync();
+    b.workspace.set_note(&id, "c02", "from b").unwrap();
+    b.sync();
+    a.sync();
+    assert_eq!(
+        a.workspace.view(&id).unwrap(),
+        b.workspace.view(&id).unwrap()
+    );
+    assert_eq!(a.workspace.view(&id).unwrap().criteria[1].note, "from b");
+}
+
+#[test]
+fn a_link_that_drops_every_few_kilobytes_still_converges() {
+    let (relay, proxy) = relay_behind_proxy();
+    let a = Phone::enrol(&relay, &proxy.url, "officer-a1");
+    let b = Phone::enrol(&relay, &proxy.url, "officer-a2");
+    let id = a
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    // Days offline: many edits make a history far bigger than what one connection carries.
+    for n in 0..150 {
+        a.workspace
+            .set_note(
+                &id,
+                &format!("c{:02}", n % 6 + 1),
+                &format!("ghi chú số {n}: đã kiểm tra"),
+            )
+            .unwrap();
+        a.workspace
+            .add_comment(
+                &id,
+                None,
+                &format!("comment {n} with some words to make it longer"),
+            )
+            .unwrap();
+    }
+    a.workspace
+        .add_photo(&id, "c03", &jpeg(1600, 1200, 9), "", None)
+        .unwrap();
+    // Every connection dies after 24 KiB in either direction.
+    proxy.set_faults(Faults {
+        cut_up_after: Some(24 * 1024),
+        cut_down_after: Some(24 * 1024),
+        ..Faults::default()
+    });
+    a.sync();
+    b.sync();
+    assert!(
+        proxy.cuts() >= 3,
+        "the link dropped only {} times",
+        proxy.cuts()
+    );
+    assert_eq!(
+        a.workspace.view(&id).unwrap(),
+        b.workspace.view(&id).unwrap()
+    );
+    assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 150);
+}
