@@ -345,3 +345,58 @@ fn a_link_that_drops_every_few_kilobytes_still_converges() {
     );
     assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 150);
 }
+
+#[test]
+fn a_relay_killed_in_the_middle_of_a_sync_keeps_what_it_acknowledged() {
+    let (mut relay, proxy) = relay_behind_proxy();
+    let a = Phone::enrol(&relay, &proxy.url, "officer-a1");
+    let id = a
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    a.workspace.set_note(&id, "c01", "acknowledged").unwrap();
+    a.sync();
+    // A long offline history, sent slowly, and the relay dies in the middle of it.
+    for n in 0..600 {
+        a.workspace
+            .add_comment(
+                &id,
+                None,
+                &format!("offline comment {n}, long enough to take room"),
+            )
+            .unwrap();
+    }
+    proxy.set_faults(Faults {
+        delay: std::time::Duration::from_millis(25),
+        ..Faults::default()
+    });
+    let connections_before = proxy.connections();
+    let result = std::thread::scope(|scope| {
+        let sync = scope.spawn(|| wardcheck_core::transport::sync_now(&a.workspace, &a.relay, &()));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        relay.kill();
+        relay.restart();
+        sync.join().unwrap()
+    });
+    // The phone retried against the restarted relay and finished.
+    result.unwrap();
+    assert!(
+        proxy.connections() > connections_before + 1,
+        "no reconnection happened"
+    );
+    proxy.set_faults(Faults::default());
+    // What the relay acknowledged before dying is there.
+    let b = Phone::enrol(&relay, &proxy.url, "officer-a2");
+    b.sync();
+    assert_eq!(
+        b.workspace.view(&id).unwrap().criteria[0].note,
+        "acknowledged"
+    );
+    // And nothing of the interrupted sync is missing.
+    b.sync();
+    assert_eq!(
+        b.workspace.view(&id).unwrap(),
+        a.workspace.view(&id).unwrap()
+    );
+    assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 600);
+}

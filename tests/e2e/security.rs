@@ -1,0 +1,131 @@
+//! The sync endpoint under attack or misuse: no token, a revoked device, garbage frames,
+//! valid CBOR with wrong fields, an oversized message. Each gets a clear refusal and the
+//! relay keeps serving everyone else.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+use wardcheck_core::sync::wire::WireMessage;
+
+use crate::support::{Phone, relay_behind_proxy, template, ward_a};
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Opens the sync WebSocket with `token` (or none); `Err(status)` if the upgrade is refused.
+fn open(base: &str, token: Option<&str>) -> Result<Socket, u16> {
+    let url = format!("{}/v1/sync", base.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().unwrap();
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    match tungstenite::connect(request) {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("unexpected: {e}"),
+    }
+}
+
+/// Whether the relay closes the socket within a few seconds (reads until it does).
+fn closes(socket: &mut Socket) -> bool {
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Close(_)) => return true,
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn the_sync_endpoint_needs_a_valid_unrevoked_token_and_revocation_closes_it() {
+    let (relay, _proxy) = relay_behind_proxy();
+    assert_eq!(open(&relay.url, None).err(), Some(401));
+    assert_eq!(open(&relay.url, Some("0123abcd")).err(), Some(401));
+    let phone = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let enrolment = phone.workspace.enrolment().unwrap().unwrap();
+    let mut socket = open(&relay.url, Some(&enrolment.token)).expect("a good token connects");
+    // The connection works: a join is answered with peer.
+    let join = WireMessage::Join {
+        sender_id: "probe".into(),
+        supported_protocol_versions: vec!["1".into()],
+        peer_metadata: None,
+    };
+    socket.send(Message::Binary(join.encode().into())).unwrap();
+    let answer = loop {
+        if let Message::Binary(frame) = socket.read().unwrap() {
+            break WireMessage::decode(&frame).unwrap();
+        }
+    };
+    assert!(matches!(answer, WireMessage::Peer { .. }), "{answer:?}");
+    // The token also works as a query parameter (browsers cannot send headers).
+    let query = format!(
+        "{}/v1/sync?token={}",
+        relay.url.replacen("http", "ws", 1),
+        enrolment.token
+    );
+    assert!(tungstenite::connect(query).is_ok());
+    // Revoked from another process (the admin command): the open connection closes, and
+    // the token is refused from then on.
+    relay.admin(&["device", "revoke", "--device", &enrolment.device_id]);
+    assert!(
+        closes(&mut socket),
+        "the revoked device's connection stayed open"
+    );
+    assert_eq!(open(&relay.url, Some(&enrolment.token)).err(), Some(401));
+}
+
+#[test]
+fn bad_frames_end_only_their_connection() {
+    let (relay, _proxy) = relay_behind_proxy();
+    let attacker = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let honest = Phone::enrol(&relay, &relay.url, "officer-a2");
+    let id = honest
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    let token = attacker.workspace.enrolment().unwrap().unwrap().token;
+
+    // Garbage bytes.
+    let mut socket = open(&relay.url, Some(&token)).unwrap();
+    socket
+        .send(Message::Binary(b"\xff\x00 not cbor".to_vec().into()))
+        .unwrap();
+    assert!(closes(&mut socket));
+    // Valid CBOR, wrong fields: a sync before any handshake, with no document id.
+    let mut socket = open(&relay.url, Some(&token)).unwrap();
+    let wrong = [
+        0xa1, 0x64, b't', b'y', b'p', b'e', 0x64, b's', b'y', b'n', b'c',
+    ];
+    socket.send(Message::Binary(wrong.to_vec().into())).unwrap();
+    assert!(closes(&mut socket));
+    // An oversized message (over the 16 MiB frame limit).
+    let mut socket = open(&relay.url, Some(&token)).unwrap();
+    let _ = socket.send(Message::Binary(vec![0u8; 17 << 20].into()));
+    assert!(closes(&mut socket));
+
+    // Meanwhile everyone else is served.
+    honest.workspace.set_note(&id, "c01", "still fine").unwrap();
+    honest.sync();
+    attacker.sync();
+    assert_eq!(
+        attacker.workspace.view(&id).unwrap().criteria[0].note,
+        "still fine"
+    );
+}
