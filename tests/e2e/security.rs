@@ -10,6 +10,8 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use wardcheck_core::sync::wire::WireMessage;
 
+use wardcheck_core::model::{Action, Status};
+
 use crate::support::{Phone, relay_behind_proxy, template, ward_a};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -128,4 +130,49 @@ fn bad_frames_end_only_their_connection() {
         attacker.workspace.view(&id).unwrap().criteria[0].note,
         "still fine"
     );
+}
+
+#[test]
+fn an_officers_phone_cannot_approve_through_the_relay() {
+    let (relay, _proxy) = relay_behind_proxy();
+    let officer = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let colleague = Phone::enrol(&relay, &relay.url, "officer-a2");
+    let id = officer
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    officer
+        .workspace
+        .step(&id, "c01", Action::Submit, None)
+        .unwrap();
+    officer.sync();
+    // The phone writes an approval itself (a modified app could): the relay refuses the
+    // change, and nobody else ever sees it.
+    officer
+        .workspace
+        .step(&id, "c01", Action::Approve, None)
+        .unwrap();
+    let report = officer.sync();
+    assert_eq!(report.unavailable, vec![id]);
+    colleague.sync();
+    let c01 = colleague.workspace.criterion(&id, "c01").unwrap();
+    assert_eq!(c01.status, Status::Submitted);
+    // A new assessment that arrives already approved is refused too.
+    let forged = officer
+        .workspace
+        .create_assessment(&ward_a(), "2026", &template())
+        .unwrap();
+    officer
+        .workspace
+        .step(&forged, "c01", Action::Submit, None)
+        .unwrap();
+    officer
+        .workspace
+        .step(&forged, "c01", Action::Approve, None)
+        .unwrap();
+    let mut report = officer.sync();
+    report.unavailable.sort();
+    let mut expected = vec![id, forged];
+    expected.sort();
+    assert_eq!(report.unavailable, expected);
 }

@@ -6,6 +6,9 @@
 //!   scope; anything else is `doc-unavailable`, never data, whether it exists or not. A new
 //!   document pushed by a device is accepted only once it reads as an assessment whose
 //!   unit is in scope and whose id is the one derived from its unit and period.
+//! - **Only reviewers review**: a change from an officer's device that adds an approval or
+//!   a return is refused whole (`doc-unavailable`), so a phone cannot approve its own
+//!   evidence; supervisors' and admins' devices may.
 //! - **Durability before acknowledgement**: incoming changes are appended to the store
 //!   (one SQLite transaction, `synchronous=FULL`) before the reply that carries the new
 //!   heads is generated. If the write fails, the in-memory copy is dropped (it will be
@@ -33,7 +36,7 @@ use wardcheck_core::sync::{
 };
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::error::AppError;
 use crate::store::RelayStore;
 
@@ -112,7 +115,12 @@ async fn serve(mut socket: WebSocket, state: AppState, principal: Principal, war
     };
     let mut worker = Some((
         Session::accept(state.relay_id.clone(), metadata),
-        RelayHost::new(state.store.clone(), state.docs.clone(), wards),
+        RelayHost::new(
+            state.store.clone(),
+            state.docs.clone(),
+            wards,
+            principal.role != Role::Officer,
+        ),
     ));
     loop {
         let frame = tokio::select! {
@@ -163,17 +171,25 @@ pub struct RelayHost {
     store: Arc<RelayStore>,
     docs: Arc<DocCache>,
     wards: HashSet<String>,
+    /// Whether this principal may add reviews.
+    may_review: bool,
     /// Documents a device is pushing that are not complete assessments yet.
     pending: HashMap<DocumentId, Automerge>,
 }
 
 impl RelayHost {
-    /// A host for a principal whose scope is `wards`.
-    pub fn new(store: Arc<RelayStore>, docs: Arc<DocCache>, wards: Vec<String>) -> Self {
+    /// A host for a principal whose scope is `wards`, and who may add reviews or not.
+    pub fn new(
+        store: Arc<RelayStore>,
+        docs: Arc<DocCache>,
+        wards: Vec<String>,
+        may_review: bool,
+    ) -> Self {
         Self {
             store,
             docs,
             wards: wards.into_iter().collect(),
+            may_review,
             pending: HashMap::new(),
         }
     }
@@ -210,6 +226,19 @@ impl RelayHost {
 
 fn failed(e: impl std::fmt::Display) -> HostError {
     HostError::Failed(e.to_string())
+}
+
+/// How many reviews (approvals and returns) the assessment holds.
+fn review_count(doc: &Assessment) -> usize {
+    doc.view()
+        .map(|view| {
+            view.criteria
+                .iter()
+                .flat_map(|c| &c.log)
+                .filter(|t| t.action.is_review())
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// Every blob an assessment references (photos and thumbnails).
@@ -261,7 +290,20 @@ impl SyncHost for RelayHost {
         if let Some(stored) = self.open(id)? {
             let mut doc = lock(&stored);
             let before = doc.heads();
-            if doc.receive_sync_message(state, message).is_err() {
+            if !self.may_review && !message.changes.is_empty() {
+                // Check on a copy first: no other connection may ever see a refused change.
+                let mut candidate = doc.clone();
+                let mut candidate_state = state.clone();
+                if candidate
+                    .receive_sync_message(&mut candidate_state, message)
+                    .is_err()
+                    || review_count(&candidate) > review_count(&doc)
+                {
+                    return Err(HostError::Unavailable);
+                }
+                *doc = candidate;
+                *state = candidate_state;
+            } else if doc.receive_sync_message(state, message).is_err() {
                 // Not an assessment any more, or not Automerge: refuse, keep ours.
                 return Err(HostError::Unavailable);
             }
@@ -291,7 +333,10 @@ impl SyncHost for RelayHost {
         };
         self.pending.remove(id);
         let view = assessment.view().map_err(|_| HostError::Unavailable)?;
-        if view.id != *id || !self.wards.contains(&view.unit.id) {
+        if view.id != *id
+            || !self.wards.contains(&view.unit.id)
+            || (!self.may_review && review_count(&assessment) > 0)
+        {
             return Err(HostError::Unavailable);
         }
         self.store
