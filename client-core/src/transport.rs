@@ -151,6 +151,8 @@ pub struct SyncReport {
     pub blobs_already_there: usize,
     /// Thumbnails fetched.
     pub thumbnails_fetched: usize,
+    /// Thumbnails the relay does not have yet (their phone has not uploaded them).
+    pub thumbnails_not_yet_on_relay: usize,
 }
 
 /// How failed steps are retried.
@@ -593,8 +595,14 @@ fn fetch_thumbnails(
                     return Err(TransportError::Cancelled);
                 }
                 if workspace.blob_info(&evidence.thumbnail)?.is_none() {
-                    fetch(workspace, relay, &evidence.thumbnail, BlobKind::Thumbnail)?;
-                    report.thumbnails_fetched += 1;
+                    match fetch(workspace, relay, &evidence.thumbnail, BlobKind::Thumbnail) {
+                        Ok(_) => report.thumbnails_fetched += 1,
+                        // Not uploaded yet by the phone that took it: next sync.
+                        Err(TransportError::Http { status: 404, .. }) => {
+                            report.thumbnails_not_yet_on_relay += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }

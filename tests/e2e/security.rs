@@ -10,7 +10,10 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use wardcheck_core::sync::wire::WireMessage;
 
-use wardcheck_core::model::{Action, Status};
+use wardcheck_core::blob::BlobHash;
+use wardcheck_core::doc::Assessment;
+use wardcheck_core::model::{Action, Author, Status};
+use wardcheck_core::testing::signed_evidence;
 
 use crate::support::{Phone, relay_behind_proxy, template, ward_a};
 
@@ -175,4 +178,58 @@ fn an_officers_phone_cannot_approve_through_the_relay() {
     let mut expected = vec![id, forged];
     expected.sort();
     assert_eq!(report.unavailable, expected);
+}
+
+#[test]
+fn evidence_that_fails_its_signature_check_is_flagged_not_trusted() {
+    let (relay, _proxy) = relay_behind_proxy();
+    let phone = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let ws = &phone.workspace;
+    let id = ws
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    let genuine = ws
+        .add_photo(
+            &id,
+            "c03",
+            &wardcheck_core::testing::jpeg(640, 480, 1),
+            "",
+            None,
+        )
+        .unwrap();
+    // Two forged records slipped into the document (as a modified app could): one signed
+    // by a key no device of this officer registered, one whose photo was swapped after
+    // signing.
+    let mut doc = Assessment::load(&ws.export_document(&id).unwrap()).unwrap();
+    let by = Author::new("officer-a1", "some-other-phone");
+    let stranger = signed_evidence(7, &by);
+    let mut swapped = genuine.clone();
+    swapped.photo = BlobHash::of(b"another picture");
+    doc.add_evidence("c04", &stranger, &by, 1).unwrap();
+    doc.add_evidence("c05", &swapped, &by, 1).unwrap();
+    ws.import_document(&doc.save()).unwrap();
+    phone.sync();
+
+    let db = rusqlite::Connection::open(relay.data_dir().join("relay.sqlite3")).unwrap();
+    let verdict = |photo: &BlobHash| -> String {
+        db.query_row(
+            "SELECT verdict FROM evidence_checks WHERE photo = ?1",
+            [photo.to_hex()],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(verdict(&genuine.photo), "verified");
+    assert_eq!(verdict(&stranger.photo), "unknown_device");
+    assert_eq!(verdict(&swapped.photo), "bad_signature");
+    // Flagged, not dropped: the records are still in the document for a supervisor to see.
+    let relay_copy = Phone::enrol(&relay, &relay.url, "supervisor");
+    relay_copy.sync();
+    let view = relay_copy.workspace.view(&id).unwrap();
+    let photos: Vec<BlobHash> = view
+        .criteria
+        .iter()
+        .flat_map(|c| c.evidence.iter().map(|e| e.photo))
+        .collect();
+    assert!(photos.contains(&stranger.photo) && photos.contains(&swapped.photo));
 }

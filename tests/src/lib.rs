@@ -61,7 +61,7 @@ impl Relay {
         let mut child = Command::new(relay_binary())
             .args(["serve", "--listen", listen, "--data"])
             .arg(self.data.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

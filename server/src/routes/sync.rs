@@ -9,6 +9,9 @@
 //! - **Only reviewers review**: a change from an officer's device that adds an approval or
 //!   a return is refused whole (`doc-unavailable`), so a phone cannot approve its own
 //!   evidence; supervisors' and admins' devices may.
+//! - **Evidence is checked**: each new evidence record's signature is verified against the
+//!   keys registered for the officer's devices; the verdict is stored
+//!   (`evidence_checks`), and a record that fails stays, flagged.
 //! - **Durability before acknowledgement**: incoming changes are appended to the store
 //!   (one SQLite transaction, `synchronous=FULL`) before the reply that carries the new
 //!   heads is generated. If the write fails, the in-memory copy is dropped (it will be
@@ -29,7 +32,7 @@ use axum::extract::{Extension, State};
 use axum::response::Response;
 use axum::routing::get;
 use wardcheck_core::blob::BlobHash;
-use wardcheck_core::doc::{Assessment, DocumentId};
+use wardcheck_core::doc::{Assessment, AssessmentView, DocumentId};
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
     DEFAULT_MESSAGE_BUDGET, HostError, Session, SyncHost, generate_bounded,
@@ -38,7 +41,7 @@ use wardcheck_core::sync::{
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::AppError;
-use crate::store::RelayStore;
+use crate::store::{EvidenceCheck, RelayStore, Verdict};
 
 /// The largest frame a device may send.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -224,6 +227,55 @@ impl RelayHost {
     }
 }
 
+impl RelayHost {
+    /// Checks the signature of every evidence record not checked yet against the keys
+    /// registered for the officer's devices, and records the verdicts. A record that fails
+    /// stays in the document, flagged, never silently trusted.
+    fn check_evidence(&self, id: &DocumentId, view: &AssessmentView) -> Result<(), HostError> {
+        let checked: HashSet<(String, BlobHash)> = self
+            .store
+            .evidence_checks(id)
+            .map_err(failed)?
+            .into_iter()
+            .map(|check| (check.criterion, check.photo))
+            .collect();
+        let mut checks = Vec::new();
+        for criterion in &view.criteria {
+            let name = &criterion.criterion.id;
+            for evidence in &criterion.evidence {
+                if checked.contains(&(name.clone(), evidence.photo)) {
+                    continue;
+                }
+                let verdict = if evidence.verify(&evidence.device_key, None).is_err() {
+                    Verdict::BadSignature
+                } else if self
+                    .store
+                    .key_belongs_to(&evidence.device_key.to_string(), &evidence.officer)
+                    .map_err(failed)?
+                {
+                    Verdict::Verified
+                } else {
+                    Verdict::UnknownDevice
+                };
+                if verdict != Verdict::Verified {
+                    tracing::warn!("an evidence record failed its signature check: {verdict:?}");
+                }
+                checks.push(EvidenceCheck {
+                    criterion: name.clone(),
+                    photo: evidence.photo,
+                    verdict,
+                });
+            }
+        }
+        if !checks.is_empty() {
+            self.store
+                .record_evidence_checks(id, &checks)
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
 fn failed(e: impl std::fmt::Display) -> HostError {
     HostError::Failed(e.to_string())
 }
@@ -242,16 +294,12 @@ fn review_count(doc: &Assessment) -> usize {
 }
 
 /// Every blob an assessment references (photos and thumbnails).
-fn blob_refs(doc: &Assessment) -> Vec<BlobHash> {
-    doc.view()
-        .map(|view| {
-            view.criteria
-                .iter()
-                .flat_map(|c| &c.evidence)
-                .flat_map(|e| [e.photo, e.thumbnail])
-                .collect()
-        })
-        .unwrap_or_default()
+fn blob_refs(view: &AssessmentView) -> Vec<BlobHash> {
+    view.criteria
+        .iter()
+        .flat_map(|c| &c.evidence)
+        .flat_map(|e| [e.photo, e.thumbnail])
+        .collect()
 }
 
 impl SyncHost for RelayHost {
@@ -309,14 +357,16 @@ impl SyncHost for RelayHost {
             }
             if doc.heads() != before {
                 let chunk = doc.save_after(&before);
+                let view = doc.view().map_err(failed)?;
                 let stored_ok =
                     self.store
-                        .append_chunk(id, &chunk, &doc.heads_key(), &blob_refs(&doc));
+                        .append_chunk(id, &chunk, &doc.heads_key(), &blob_refs(&view));
                 if let Err(e) = stored_ok {
                     drop(doc);
                     self.docs.forget(id);
                     return Err(failed(e));
                 }
+                self.check_evidence(id, &view)?;
             }
             return Ok(());
         }
@@ -345,9 +395,10 @@ impl SyncHost for RelayHost {
                 &view.unit.id,
                 &assessment.save(),
                 &assessment.heads_key(),
-                &blob_refs(&assessment),
+                &blob_refs(&view),
             )
             .map_err(failed)?;
+        self.check_evidence(id, &view)?;
         self.docs.insert(*id, assessment);
         Ok(())
     }

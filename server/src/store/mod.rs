@@ -16,6 +16,7 @@
 
 pub(crate) mod accounts;
 mod documents;
+mod evidence;
 pub mod schema;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use accounts::{DeviceRecord, Enrolled, NewDevice, UnitKind, UnitRecord, UserRecord};
 pub use documents::{DocumentSummary, StoredDocument};
+pub use evidence::{EvidenceCheck, Verdict};
 
 /// The database could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -9,9 +9,12 @@ use rusqlite::Connection;
 use super::OpenStoreError;
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
-const MIGRATIONS: [&str; VERSION as usize] = [include_str!("migrations/001_init.sql")];
+const MIGRATIONS: [&str; VERSION as usize] = [
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_evidence_checks.sql"),
+];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), OpenStoreError> {
