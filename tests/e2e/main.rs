@@ -1,5 +1,6 @@
 //! End-to-end tests: the real relay binary on 127.0.0.1, real core workspaces as phones.
 //! One test binary, topic modules.
 
+mod interop;
 mod support;
 mod sync;
