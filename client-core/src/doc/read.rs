@@ -249,6 +249,10 @@ fn read_evidence(key: &str, e: &Fields) -> Result<Evidence> {
 
 /// The scalar fields of a small map, read in one pass: a `get` per field costs a search
 /// of Automerge's columns each time, a range over the map one scan.
+///
+/// A text object reads as a string: wardcheck writes plain strings, but JavaScript
+/// Automerge (3.x, as automerge-repo clients use it) stores a plain JS string as
+/// collaborative text unless it is wrapped in `ImmutableString`.
 struct Fields(Vec<(String, ScalarValue)>);
 
 impl Fields {
@@ -258,6 +262,10 @@ impl Fields {
                 .filter_map(|item| match item.value {
                     ValueRef::Scalar(value) => {
                         Some((item.key.into_owned(), ScalarValue::from(value)))
+                    }
+                    ValueRef::Object(ObjType::Text) => {
+                        let text = doc.text(item.id()).ok()?;
+                        Some((item.key.into_owned(), ScalarValue::Str(text.into())))
                     }
                     ValueRef::Object(_) => None,
                 })

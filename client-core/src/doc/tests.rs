@@ -326,6 +326,44 @@ fn indicators_and_comments() {
     assert_eq!(view.comments[0].criterion.as_deref(), Some("c10"));
 }
 
+/// automerge-repo's JavaScript clients store a plain string as collaborative text (unless
+/// wrapped in `ImmutableString`): a comment written that way still reads.
+#[test]
+fn a_comment_written_with_text_objects_reads() {
+    use automerge::transaction::Transactable;
+
+    let mut doc = new_assessment();
+    doc.add_comment(None, "from Rust", &supervisor(), 1)
+        .unwrap();
+    let comments = doc.map(&doc.doc, &ROOT, "comments").unwrap();
+    let mut tx = doc.doc.transaction();
+    let entry = tx
+        .insert_object(&comments, tx.length(&comments), ObjType::Map)
+        .unwrap();
+    for (key, value) in [
+        ("by", "console-js"),
+        ("device", "peer-1"),
+        ("text", "từ JS"),
+    ] {
+        let text = tx.put_object(&entry, key, ObjType::Text).unwrap();
+        tx.splice_text(&text, 0, 0, value).unwrap();
+    }
+    tx.put(&entry, "at", 7_i64).unwrap();
+    tx.commit();
+    let view = doc.view().unwrap();
+    assert_eq!(view.comments.len(), 2);
+    assert_eq!(
+        view.comments[1],
+        Comment {
+            criterion: None,
+            by: "console-js".into(),
+            device: "peer-1".into(),
+            at_ms: 7,
+            text: "từ JS".into(),
+        }
+    );
+}
+
 #[test]
 fn the_next_period_starts_from_the_previous_one() {
     let mut prev = new_assessment();
