@@ -11,17 +11,43 @@ use std::collections::{BTreeSet, HashSet};
 use automerge::sync::{Message, MessageVersion, State, SyncDoc};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
-/// The default size of a sync message's changes, in bytes.
+/// The default size of a sync message's changes, in bytes as sent (a V2 message's are compressed).
 pub const DEFAULT_MESSAGE_BUDGET: usize = 16 * 1024;
 
 /// The next sync message(s) for a peer, each carrying at most about `budget` bytes of
-/// changes (a single larger change goes alone). Empty when there is nothing to send.
+/// changes as they go on the wire (a single larger change goes alone). Empty when there is
+/// nothing to send.
+///
+/// Resuming from a saved state (its `shared_heads` are what the peer had at the end of the
+/// last sync, and nothing has been heard from the peer yet on this connection), the first
+/// message already carries every change made since: a phone that edited offline is up to
+/// date after one exchange instead of two.
 pub fn generate_bounded(doc: &Automerge, state: &mut State, budget: usize) -> Vec<Message> {
     let sent_before: BTreeSet<ChangeHash> = state.sent_hashes.clone();
-    let Some(message) = doc.generate_sync_message(state) else {
+    let resuming = resuming_from(doc, state);
+    let Some(mut message) = doc.generate_sync_message(state) else {
         return Vec::new();
     };
-    let size: usize = message.changes.iter().map(<[u8]>::len).sum();
+    if message.changes.is_empty() {
+        let Some(shared) = resuming else {
+            return vec![message];
+        };
+        let changes = resumed_changes(doc, &shared, &state.sent_hashes);
+        if changes.is_empty() {
+            return vec![message];
+        }
+        state.sent_hashes.extend(changes.iter().map(Change::hash));
+        // The compact encoding (a bundle): our peers (the relay, other phones) run this
+        // Automerge. The peer's capabilities are not known before its first message.
+        message.version = MessageVersion::V2;
+        let whole = part(doc, &message, &changes);
+        let size = encoded_size(&whole);
+        if size <= budget || changes.len() < 2 {
+            return vec![whole];
+        }
+        return split(doc, &message, changes, budget, size);
+    }
+    let size = encoded_size(&message);
     if size <= budget {
         return vec![message];
     }
@@ -48,24 +74,101 @@ pub fn generate_bounded(doc: &Automerge, state: &mut State, budget: usize) -> Ve
     if ordered.len() < 2 {
         return vec![message];
     }
-    let mut parts = Vec::new();
-    let mut group: Vec<Change> = Vec::new();
-    let mut group_size = 0;
-    for change in ordered {
-        let len = change.raw_bytes().len();
-        if !group.is_empty() && group_size + len > budget {
-            parts.push(part(doc, &message, std::mem::take(&mut group)));
-            group_size = 0;
+    split(doc, &message, ordered, budget, size)
+}
+
+/// The bytes of a message's changes as sent.
+fn encoded_size(message: &Message) -> usize {
+    message.changes.iter().map(<[u8]>::len).sum()
+}
+
+/// The shared heads of a saved state being resumed: known, all in `doc`, and no message
+/// received from the peer on this connection yet.
+fn resuming_from(doc: &Automerge, state: &State) -> Option<Vec<ChangeHash>> {
+    // Set by every message received (a decoded state has `their_have` = `Some([])`).
+    let fresh_connection = state.their_heads.is_none() && state.their_need.is_none();
+    let known = !state.shared_heads.is_empty()
+        && state
+            .shared_heads
+            .iter()
+            .all(|hash| doc.get_change_by_hash(hash).is_some());
+    (fresh_connection && known).then(|| state.shared_heads.clone())
+}
+
+/// The changes made since `shared` (what the peer had at the end of the last sync), in
+/// causal order, leaving out those already sent. If the peer has lost some of what it had,
+/// it asks for the missing dependencies (`need`) in its answer and the usual exchange
+/// follows; if it already has them, it ignores them.
+fn resumed_changes(
+    doc: &Automerge,
+    shared: &[ChangeHash],
+    sent: &BTreeSet<ChangeHash>,
+) -> Vec<Change> {
+    doc.get_changes(shared)
+        .into_iter()
+        .filter(|change| !sent.contains(&change.hash()))
+        .collect()
+}
+
+/// Splits `changes` (in causal order) into messages like `template` whose changes weigh at
+/// most about `budget` bytes as sent. A V2 message carries a compressed bundle, often ten
+/// times smaller than the raw changes, so the parts are measured after encoding: the
+/// changes are first cut into as many groups of equal raw bytes as the whole's `encoded`
+/// size calls for (with a margin: a part compresses less well than the whole), and a part
+/// still too big is halved until it fits (or is a single change). Each part's dependencies
+/// come before it.
+fn split(
+    doc: &Automerge,
+    template: &Message,
+    changes: Vec<Change>,
+    budget: usize,
+    encoded: usize,
+) -> Vec<Message> {
+    let raw: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
+    let count = (encoded + encoded / 8).div_ceil(budget.max(1)).max(1);
+    let share = raw.div_ceil(count).max(1);
+    let mut groups: Vec<Vec<Change>> = vec![Vec::new()];
+    let (mut so_far, mut cut) = (0, share);
+    for change in changes {
+        if so_far >= cut {
+            groups.push(Vec::new());
+            cut = (so_far / share + 1) * share;
         }
-        group_size += len;
-        group.push(change);
+        so_far += change.raw_bytes().len();
+        groups.last_mut().expect("one group at least").push(change);
     }
-    parts.push(part(doc, &message, group));
+    let mut parts = Vec::new();
+    // Groups still to encode, next one last.
+    groups.reverse();
+    let mut pending = groups;
+    while let Some(group) = pending.pop() {
+        let message = part(doc, template, &group);
+        if encoded_size(&message) <= budget || group.len() < 2 {
+            parts.push(message);
+            continue;
+        }
+        let (first, second) = halve(group);
+        pending.push(second);
+        pending.push(first);
+    }
     parts
 }
 
+/// Cuts a group in two at about half its raw bytes, keeping the order.
+fn halve(mut group: Vec<Change>) -> (Vec<Change>, Vec<Change>) {
+    let total: usize = group.iter().map(|c| c.raw_bytes().len()).sum();
+    let mut at = 0;
+    let mut size = 0;
+    while at < group.len() - 1 && size + group[at].raw_bytes().len() <= total / 2 {
+        size += group[at].raw_bytes().len();
+        at += 1;
+    }
+    let second = group.split_off(at.max(1));
+    (group, second)
+}
+
 /// A message like `template` carrying only `group`'s changes.
-fn part(doc: &Automerge, template: &Message, mut group: Vec<Change>) -> Message {
+fn part(doc: &Automerge, template: &Message, group: &[Change]) -> Message {
     let bundle = match template.version {
         // A V2 message carries one chunk: a compressed bundle of the group.
         MessageVersion::V2 => doc
@@ -77,8 +180,8 @@ fn part(doc: &Automerge, template: &Message, mut group: Vec<Change>) -> Message 
     let changes = match bundle {
         Some(bytes) => bytes.into(),
         None => group
-            .iter_mut()
-            .map(|change| change.bytes().into_owned())
+            .iter()
+            .map(|change| change.clone().bytes().into_owned())
             .collect::<Vec<_>>()
             .into(),
     };
@@ -178,5 +281,142 @@ mod tests {
         let (copy, connections) = sync_over_dropping_link(&doc, 4 * 1024, 3);
         assert_eq!(copy.get_heads(), doc.get_heads());
         assert!(connections > 1);
+    }
+
+    /// `edits` more notes on `doc`, as a phone offline.
+    fn edit(doc: &Automerge, edits: u64, from: u64) -> Automerge {
+        let mut doc = Assessment::from_automerge(doc.fork()).unwrap();
+        let by = Author::new("officer-1", "phone-1");
+        for n in from..from + edits {
+            doc.set_note("c02", &format!("offline note {n}"), &by, n as i64)
+                .unwrap();
+        }
+        doc.automerge().clone()
+    }
+
+    /// Syncs `a` with `b` until `a` knows `b` has its heads; returns the exchanges it took
+    /// (`a` sends, `b` answers).
+    fn exchanges(a: &mut Automerge, sa: &mut State, b: &mut Automerge, sb: &mut State) -> usize {
+        for exchange in 1..=20 {
+            for message in generate_bounded(a, sa, DEFAULT_MESSAGE_BUDGET) {
+                b.receive_sync_message(sb, message).unwrap();
+            }
+            for message in generate_bounded(b, sb, DEFAULT_MESSAGE_BUDGET) {
+                a.receive_sync_message(sa, message).unwrap();
+            }
+            if a.get_heads() == b.get_heads() && sa.their_heads == Some(a.get_heads()) {
+                return exchange;
+            }
+        }
+        panic!("never converged");
+    }
+
+    /// A state as saved at the end of a session and read back for the next one.
+    fn saved(state: &State) -> State {
+        State::decode(&state.encode()).unwrap()
+    }
+
+    #[test]
+    fn a_resumed_sync_carries_the_offline_changes_in_its_first_message() {
+        let mut phone = long_history(3);
+        let mut relay = Automerge::new();
+        let mut ours = State::new();
+        exchanges(&mut phone, &mut ours, &mut relay, &mut State::new());
+        // Nothing new since the saved state: only heads and filters go out.
+        let first = generate_bounded(&phone, &mut saved(&ours), DEFAULT_MESSAGE_BUDGET);
+        assert_eq!(first.len(), 1);
+        assert!(first[0].changes.is_empty());
+
+        let mut phone = edit(&phone, 40, 100);
+        let first = generate_bounded(&phone, &mut saved(&ours), DEFAULT_MESSAGE_BUDGET);
+        assert_eq!(first.len(), 1);
+        assert!(
+            !first[0].changes.is_empty(),
+            "the first message carries the changes"
+        );
+        let mut relay_without_state = relay.clone();
+        assert_eq!(
+            exchanges(&mut phone, &mut saved(&ours), &mut relay, &mut State::new()),
+            1
+        );
+        assert_eq!(relay.get_heads(), phone.get_heads());
+        // Without a saved state the peers compare what they have first.
+        assert_eq!(
+            exchanges(
+                &mut phone,
+                &mut State::new(),
+                &mut relay_without_state,
+                &mut State::new()
+            ),
+            2
+        );
+    }
+
+    #[test]
+    fn a_resumed_sync_with_a_peer_that_lost_changes_still_converges() {
+        let base = long_history(3);
+        let backup = base.clone();
+        // The phone syncs changes to the relay, then the relay is restored from a backup
+        // taken before them: the phone's saved state names heads the relay no longer has.
+        let mut phone = edit(&base, 10, 0);
+        let mut relay = base.clone();
+        let mut ours = State::new();
+        exchanges(&mut phone, &mut ours, &mut relay, &mut State::new());
+        let mut relay = backup;
+        let mut phone = edit(&phone, 10, 10);
+        let mut resumed = saved(&ours);
+        let taken = exchanges(&mut phone, &mut resumed, &mut relay, &mut State::new());
+        assert!(taken > 1);
+        assert_eq!(relay.get_heads(), phone.get_heads());
+        assert_eq!(
+            relay.get_changes(&[]).len(),
+            phone.get_changes(&[]).len(),
+            "the relay has the whole history again"
+        );
+    }
+
+    #[test]
+    fn parts_are_sized_by_their_compressed_bytes() {
+        let budget = 4 * 1024;
+        let mut doc = long_history(60);
+        let whole = doc.save().len();
+        let raw: usize = doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().len())
+            .sum();
+        assert!(whole > 2 * budget && raw > 4 * whole, "{whole} {raw}");
+        let (mut ours, mut theirs) = (State::new(), State::new());
+        let mut peer = Automerge::new();
+        // Heads and filters first; the peer has nothing, so the whole history follows.
+        for message in generate_bounded(&doc, &mut ours, budget) {
+            peer.receive_sync_message(&mut theirs, message).unwrap();
+        }
+        for message in generate_bounded(&peer, &mut theirs, budget) {
+            doc.receive_sync_message(&mut ours, message).unwrap();
+        }
+        let parts = generate_bounded(&doc, &mut ours, budget);
+        let sizes: Vec<usize> = parts
+            .iter()
+            .map(|p| p.changes.iter().map(<[u8]>::len).sum())
+            .collect();
+        // Each part fits, but for the first: the creation change, which carries the
+        // template, goes alone.
+        assert!(sizes[1..].iter().all(|&size| size <= budget), "{sizes:?}");
+        // Split by raw bytes, this history would be more than `raw / budget` parts, and
+        // several times the whole document on the wire.
+        assert!(parts.len() < raw / budget / 2, "{sizes:?}");
+        let sent: usize = sizes.iter().sum();
+        assert!(
+            sent * 2 < whole * 3,
+            "{sent} bytes sent for a {whole}-byte document"
+        );
+        for (n, part) in parts.into_iter().enumerate() {
+            peer.receive_sync_message(&mut theirs, part).unwrap();
+            if n == 0 && sizes[0] > budget {
+                assert_eq!(peer.get_changes(&[]).len(), 1);
+            }
+        }
+        assert_eq!(peer.get_heads(), doc.get_heads());
     }
 }

@@ -286,3 +286,77 @@ fn protocol_violations_end_the_session() {
         Err(SessionError::BadSyncMessage)
     );
 }
+
+/// Moves frames like `sync_now`: the phone sends, and waits for an answer only while it is
+/// not settled. Returns how many times it waited.
+fn round_trips(
+    phone: &mut Session,
+    phone_host: &mut impl SyncHost,
+    relay: &mut Session,
+    relay_host: &mut impl SyncHost,
+) -> usize {
+    for waits in 0..100 {
+        for frame in phone.take_outgoing() {
+            relay.receive(&frame, relay_host).unwrap();
+        }
+        if phone.is_settled() {
+            return waits;
+        }
+        for frame in relay.take_outgoing() {
+            phone.receive(&frame, phone_host).unwrap();
+        }
+    }
+    panic!("never settled");
+}
+
+#[test]
+fn a_phone_resuming_from_its_saved_state_is_up_to_date_after_one_exchange() {
+    let (_a, phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("relay");
+    let (backup_dir, backup_ws) = workspace("relay");
+    let id = phone_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    backup_ws
+        .import_document(&phone_ws.export_document(&id).unwrap())
+        .unwrap();
+    phone_ws.set_note(&id, "c01", "first visit").unwrap();
+    let sync_from = |state: State, relay_ws: &Workspace| {
+        let (mut phone, mut relay) = sessions();
+        let (mut phone_host, mut relay_host) =
+            (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(relay_ws));
+        phone.add_document(id, state, &mut phone_host).unwrap();
+        let waits = round_trips(&mut phone, &mut phone_host, &mut relay, &mut relay_host);
+        assert_eq!(phone_ws.heads(&id).unwrap(), relay_ws.heads(&id).unwrap());
+        let saved = phone.states().next().unwrap().1.encode();
+        (waits, State::decode(&saved).unwrap())
+    };
+    let (_, saved) = sync_from(State::new(), &relay_ws);
+
+    // Offline edits, then a session from the saved state: the handshake, then one exchange.
+    for n in 0..30 {
+        phone_ws
+            .set_note(&id, "c02", &format!("offline note {n}"))
+            .unwrap();
+    }
+    phone_ws.step(&id, "c01", Action::Submit, None).unwrap();
+    let (waits, _) = sync_from(saved.clone(), &relay_ws);
+    assert_eq!(
+        waits, 2,
+        "join/peer, then the changes and their acknowledgement"
+    );
+    assert_eq!(
+        relay_ws.view(&id).unwrap().criteria[0].status,
+        Status::Submitted
+    );
+
+    // A relay restored from a backup that predates the saved state: it asks for what it
+    // lacks, and still ends with everything.
+    let (waits, _) = sync_from(saved, &backup_ws);
+    assert!(waits > 2);
+    assert_eq!(backup_ws.view(&id).unwrap(), phone_ws.view(&id).unwrap());
+    // Stored, not only in memory.
+    drop(backup_ws);
+    let reopened = Workspace::open(backup_dir.path()).unwrap();
+    assert_eq!(reopened.heads(&id).unwrap(), phone_ws.heads(&id).unwrap());
+}
