@@ -48,6 +48,7 @@
 pub mod blob;
 pub mod doc;
 mod error;
+pub mod migrate;
 pub mod model;
 pub mod photo;
 mod store;

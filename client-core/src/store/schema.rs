@@ -1,12 +1,9 @@
-//! The store's schema and its migrations.
-//!
-//! The schema version lives in SQLite's `user_version`. Each step from one version to the
-//! next is one numbered SQL file; all pending steps run in one transaction, so a crash
-//! during an upgrade leaves the old version intact.
+//! The store's schema: its numbered migrations, run by [`crate::migrate`].
 
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+use crate::migrate::MigrateError;
 
 /// The schema version this build writes.
 pub(crate) const VERSION: u32 = 2;
@@ -18,23 +15,10 @@ const MIGRATIONS: [&str; VERSION as usize] = [
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
-    let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if found > VERSION {
-        return Err(Error::StoreTooNew {
-            found,
-            supported: VERSION,
-        });
-    }
-    if found == VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    for step in &MIGRATIONS[found as usize..] {
-        tx.execute_batch(step)?;
-    }
-    tx.pragma_update(None, "user_version", VERSION)?;
-    tx.commit()?;
-    Ok(())
+    crate::migrate::migrate(conn, &MIGRATIONS).map_err(|e| match e {
+        MigrateError::TooNew { found, supported } => Error::StoreTooNew { found, supported },
+        MigrateError::Sqlite(e) => Error::Store(e),
+    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
-//! The relay database's schema and its migrations.
-//!
-//! The schema version lives in SQLite's `user_version`. Each step from one version to the
-//! next is one numbered SQL file; all pending steps run in one transaction, so a crash
-//! during an upgrade leaves the old version intact.
+//! The relay database's schema: its numbered migrations, run by the core's
+//! [`wardcheck_core::migrate`] (the same mechanism as the phone's store).
 
 use rusqlite::Connection;
+
+use wardcheck_core::migrate::MigrateError;
 
 use super::OpenStoreError;
 
@@ -18,23 +17,10 @@ const MIGRATIONS: [&str; VERSION as usize] = [
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), OpenStoreError> {
-    let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if found > VERSION {
-        return Err(OpenStoreError::TooNew {
-            found,
-            supported: VERSION,
-        });
-    }
-    if found == VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    for step in &MIGRATIONS[found as usize..] {
-        tx.execute_batch(step)?;
-    }
-    tx.pragma_update(None, "user_version", VERSION)?;
-    tx.commit()?;
-    Ok(())
+    wardcheck_core::migrate::migrate(conn, &MIGRATIONS).map_err(|e| match e {
+        MigrateError::TooNew { found, supported } => OpenStoreError::TooNew { found, supported },
+        MigrateError::Sqlite(e) => OpenStoreError::Sqlite(e),
+    })
 }
 
 #[cfg(test)]
