@@ -1,0 +1,141 @@
+//! The console's way to the assessment documents: the same scope rule and the same
+//! in-memory copies ([`crate::routes::DocCache`]) as the sync route, so a review written
+//! here is what the next sync message carries to the phones.
+//!
+//! A console edit (review, settled conflict) is an Automerge change authored by the
+//! supervisor on device [`CONSOLE_DEVICE`]. It is made on a copy of the shared document,
+//! appended to the store (chunk and heads in one transaction, `synchronous=FULL`), and
+//! only then put in place of the shared copy, under the same lock the sync connections
+//! take: nothing unstored is ever seen by a phone.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wardcheck_core::doc::{Assessment, DocumentId};
+use wardcheck_core::model::Author;
+use wardcheck_core::sync::HostError;
+
+use super::session::Supervisor;
+use crate::AppState;
+use crate::error::AppError;
+use crate::routes::sync::RelayHost;
+use crate::store::{DocumentSummary, now_ms};
+
+/// The device id console edits are recorded with.
+pub const CONSOLE_DEVICE: &str = "console";
+
+/// The wards the supervisor may see.
+pub async fn wards(state: &AppState, who: &Supervisor) -> Result<Vec<String>, AppError> {
+    let principal = who.principal.clone();
+    state
+        .db(move |store| store.wards_in_scope(&principal))
+        .await
+}
+
+fn host(state: &AppState, wards: Vec<String>) -> RelayHost {
+    RelayHost::new(state.store.clone(), state.docs.clone(), wards, true)
+}
+
+fn lock(doc: &Mutex<Assessment>) -> MutexGuard<'_, Assessment> {
+    doc.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Opens document `id` through `host`: 403 when it is outside the scope *or* does not
+/// exist, so the answer says nothing about other provinces' documents.
+fn open(host: &RelayHost, id: &DocumentId) -> Result<Arc<Mutex<Assessment>>, AppError> {
+    match host.open(id) {
+        Ok(Some(doc)) => Ok(doc),
+        Ok(None) | Err(HostError::Unavailable) => Err(AppError::Forbidden),
+        Err(HostError::Failed(e)) => Err(AppError::internal(e)),
+    }
+}
+
+/// Runs `f` on document `id` (in scope) on the blocking pool.
+pub async fn read<T, F>(
+    state: &AppState,
+    who: &Supervisor,
+    id: DocumentId,
+    f: F,
+) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Assessment) -> Result<T, AppError> + Send + 'static,
+{
+    let host = host(state, wards(state, who).await?);
+    tokio::task::spawn_blocking(move || {
+        let doc = open(&host, &id)?;
+        let doc = lock(&doc);
+        f(&doc)
+    })
+    .await?
+}
+
+/// Runs `f` on every document in scope (by ward, then id) on the blocking pool.
+pub async fn read_all<T, F>(state: &AppState, who: &Supervisor, f: F) -> Result<Vec<T>, AppError>
+where
+    T: Send + 'static,
+    F: Fn(&DocumentSummary, &Assessment) -> Result<T, AppError> + Send + 'static,
+{
+    let wards = wards(state, who).await?;
+    let host = host(state, wards.clone());
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for summary in store.documents_for_wards(&wards)? {
+            let doc = open(&host, &summary.id)?;
+            let doc = lock(&doc);
+            out.push(f(&summary, &doc)?);
+        }
+        Ok(out)
+    })
+    .await?
+}
+
+/// Makes one change to document `id` (in scope) as the supervisor, durably: see the
+/// module docs. `f` gets a copy of the document, the author and the time.
+pub async fn change<F>(
+    state: &AppState,
+    who: &Supervisor,
+    id: DocumentId,
+    f: F,
+) -> Result<(), AppError>
+where
+    F: FnOnce(&mut Assessment, &Author, i64) -> wardcheck_core::Result<()> + Send + 'static,
+{
+    let host = host(state, wards(state, who).await?);
+    let author = Author::new(who.principal.user_id.clone(), CONSOLE_DEVICE);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let shared = open(&host, &id)?;
+        let mut doc = lock(&shared);
+        let before = doc.heads();
+        let mut edited = doc.clone();
+        f(&mut edited, &author, now_ms()).map_err(refused)?;
+        if edited.heads() == before {
+            return Ok(());
+        }
+        // A review or a settled value references no new blob.
+        store.append_chunk(&id, &edited.save_after(&before), &edited.heads_key(), &[])?;
+        *doc = edited;
+        Ok(())
+    })
+    .await?
+}
+
+/// What the core refuses, as the console answers it.
+fn refused(err: wardcheck_core::Error) -> AppError {
+    use wardcheck_core::Error;
+    match err {
+        Error::NotAllowed { .. } => AppError::unprocessable(
+            "not_allowed",
+            "the criterion's status does not allow this review",
+        ),
+        Error::InvalidInput(_) => {
+            AppError::unprocessable("reason_required", "a return needs a reason")
+        }
+        Error::NoConflict(_) => {
+            AppError::unprocessable("no_conflict", "this field is not in conflict any more")
+        }
+        Error::UnknownCriterion(_) => AppError::NotFound,
+        other => AppError::internal(other),
+    }
+}
