@@ -248,18 +248,47 @@ impl Console {
         (cookie, overview.csrf())
     }
 
-    /// The status of `criterion` in the stored document (what a phone would sync).
-    fn stored_status(&self, criterion: &str) -> (Status, Option<String>) {
+    /// The stored document (what a phone would sync).
+    fn stored(&self) -> Assessment {
         let stored = self.state.store.document(&self.doc).unwrap().unwrap();
         let mut bytes = stored.snapshot;
-        for chunk in stored.chunks {
-            bytes.extend(chunk);
-        }
-        let c = Assessment::load(&bytes)
-            .unwrap()
-            .criterion_view(criterion)
-            .unwrap();
+        stored.chunks.iter().for_each(|c| bytes.extend(c));
+        Assessment::load(&bytes).unwrap()
+    }
+
+    /// The status of `criterion` in the stored document, with the review's reason.
+    fn stored_status(&self, criterion: &str) -> (Status, Option<String>) {
+        let c = self.stored().criterion_view(criterion).unwrap();
         (c.status, c.review.and_then(|r| r.reason))
+    }
+
+    /// Posts a review of Ngô Mây's `criterion` with the session's CSRF token.
+    async fn review(
+        &self,
+        session: &(String, String),
+        criterion: &str,
+        action: &str,
+        reason: &str,
+    ) -> Reply {
+        let uri = format!("/console/d/{}/c/{criterion}/review", self.doc);
+        let form = [
+            ("csrf", session.1.as_str()),
+            ("action", action),
+            ("reason", reason),
+        ];
+        self.post(&uri, &session.0, &form).await
+    }
+
+    /// Settles the indicator conflict of Ngô Mây's document.
+    async fn settle(&self, session: &(String, String), pick: &str, custom: &str) -> Reply {
+        let uri = format!("/console/d/{}/settle", self.doc);
+        let form = [
+            ("csrf", session.1.as_str()),
+            ("path", "indicators/incidents"),
+            ("pick", pick),
+            ("custom", custom),
+        ];
+        self.post(&uri, &session.0, &form).await
     }
 }
 
@@ -425,11 +454,7 @@ async fn another_provinces_unit_photo_and_exports_are_forbidden() {
         refusals.push(reply.body);
     }
     let review = console
-        .post(
-            &format!("/console/d/{theirs}/c/c01/review"),
-            &cookie,
-            &[("csrf", &csrf), ("action", "approve")],
-        )
+        .review(&(cookie.clone(), csrf), "c01", "approve", "")
         .await;
     assert_eq!(review.status, StatusCode::FORBIDDEN);
     refusals.push(review.body);
@@ -508,34 +533,15 @@ async fn reviews_are_stored_as_changes_by_the_supervisor() {
     );
     assert!(text.contains("hợp lệ") && text.contains("chưa kiểm tra"));
 
+    let session = (cookie.clone(), csrf);
     let base = format!("/console/d/{}/c", console.doc);
-    let approve = console
-        .post(
-            &format!("{base}/c01/review"),
-            &cookie,
-            &[("csrf", &csrf), ("action", "approve")],
-        )
-        .await;
+    let approve = console.review(&session, "c01", "approve", "").await;
     assert_eq!(approve.status, StatusCode::SEE_OTHER, "{}", approve.text());
     assert_eq!(approve.location(), Some(format!("{base}/c01").as_str()));
-    let no_reason = console
-        .post(
-            &format!("{base}/c02/review"),
-            &cookie,
-            &[("csrf", &csrf), ("action", "return"), ("reason", "  ")],
-        )
-        .await;
+    let no_reason = console.review(&session, "c02", "return", "  ").await;
     assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
     let ret = console
-        .post(
-            &format!("{base}/c02/review"),
-            &cookie,
-            &[
-                ("csrf", &csrf),
-                ("action", "return"),
-                ("reason", "Ảnh mờ, chụp lại"),
-            ],
-        )
+        .review(&session, "c02", "return", "Ảnh mờ, chụp lại")
         .await;
     assert_eq!(ret.status, StatusCode::SEE_OTHER);
     // Durable: the stored document (what phones sync) has both, by the supervisor.
@@ -545,13 +551,7 @@ async fn reviews_are_stored_as_changes_by_the_supervisor() {
         (Status::Returned, Some("Ảnh mờ, chụp lại".into()))
     );
     // Approving again is refused by the lifecycle.
-    let again = console
-        .post(
-            &format!("{base}/c01/review"),
-            &cookie,
-            &[("csrf", &csrf), ("action", "approve")],
-        )
-        .await;
+    let again = console.review(&session, "c01", "approve", "").await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     let page = console.get(&format!("{base}/c02"), &cookie).await.text();
     assert!(page.contains("Ảnh mờ, chụp lại") && page.contains("sup-kt"));
@@ -582,27 +582,13 @@ async fn conflicts_are_listed_and_settled() {
         )
         .unwrap();
 
-    let (cookie, csrf) = console.sign_in("sup-kt").await;
-    let inbox = console.get("/console/conflicts", &cookie).await.text();
+    let session = console.sign_in("sup-kt").await;
+    let inbox = console.get("/console/conflicts", &session.0).await.text();
     assert!(inbox.contains("indicators/incidents"), "{inbox}");
     assert!(inbox.contains("phone-1") && inbox.contains("phone-2"));
-    let settle = console
-        .post(
-            &format!("/console/d/{}/settle", console.doc),
-            &cookie,
-            &[
-                ("csrf", &csrf),
-                ("path", "indicators/incidents"),
-                ("pick", "5"),
-                ("custom", "7"),
-            ],
-        )
-        .await;
+    let settle = console.settle(&session, "5", "7").await;
     assert_eq!(settle.status, StatusCode::SEE_OTHER, "{}", settle.text());
-    let stored = console.state.store.document(&console.doc).unwrap().unwrap();
-    let mut bytes = stored.snapshot;
-    stored.chunks.iter().for_each(|c| bytes.extend(c));
-    let doc = Assessment::load(&bytes).unwrap();
+    let doc = console.stored();
     assert!(doc.conflicts().is_empty());
     let incidents = doc.view().unwrap().indicators;
     assert_eq!(
@@ -610,17 +596,7 @@ async fn conflicts_are_listed_and_settled() {
         Some(7),
         "a written number stays a number"
     );
-    let again = console
-        .post(
-            &format!("/console/d/{}/settle", console.doc),
-            &cookie,
-            &[
-                ("csrf", &csrf),
-                ("path", "indicators/incidents"),
-                ("pick", "5"),
-            ],
-        )
-        .await;
+    let again = console.settle(&session, "5", "").await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 

@@ -155,16 +155,7 @@ fn a_supervisor_reviews_and_settles_in_the_browser_and_phones_see_it() {
         ],
         BROWSER_DEADLINE,
     );
-    assert!(
-        run.success,
-        "the browser test failed after {:?}\nstdout: {}\nstderr: {}",
-        run.elapsed, run.stdout, run.stderr
-    );
-    let printed: serde_json::Value = run
-        .stdout
-        .lines()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("no JSON line from the browser test: {}", run.stdout));
+    let printed = run.json_line("the browser test");
     eprintln!(
         "the browser test took {:?}; screenshots in {}",
         run.elapsed,

@@ -81,16 +81,7 @@ fn a_stock_automerge_repo_js_client_syncs_with_the_relay() {
     let token = js_device.workspace.enrolment().unwrap().unwrap().token;
     let text = "bình luận từ automerge-repo (JS)";
     let run = run_sync_script(&[&relay.url, &token, &id.to_string(), text]);
-    assert!(
-        run.success,
-        "the JS client failed after {:?}\nstdout: {}\nstderr: {}",
-        run.elapsed, run.stdout, run.stderr
-    );
-    let printed: serde_json::Value = run
-        .stdout
-        .lines()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("no JSON line from the JS client: {}", run.stdout));
+    let printed = run.json_line("the JS client");
     eprintln!("the JS client synced in {:?}: {printed}", run.elapsed);
     assert_eq!(printed["period"], "2025");
     assert_eq!(printed["unit_id"], ward_a().id.as_str());

@@ -100,3 +100,19 @@ pub fn run(dir: &Path, script: &str, args: &[&str], deadline: Duration) -> NodeR
         elapsed: started.elapsed(),
     }
 }
+
+impl NodeRun {
+    /// The first line of stdout that is JSON, after checking that the script (`what`)
+    /// succeeded; panics with what it printed otherwise.
+    pub fn json_line(&self, what: &str) -> serde_json::Value {
+        assert!(
+            self.success,
+            "{what} failed after {:?}\nstdout: {}\nstderr: {}",
+            self.elapsed, self.stdout, self.stderr
+        );
+        self.stdout
+            .lines()
+            .find_map(|line| serde_json::from_str(line).ok())
+            .unwrap_or_else(|| panic!("no JSON line from {what}: {}", self.stdout))
+    }
+}

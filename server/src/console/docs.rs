@@ -10,8 +10,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use wardcheck_core::doc::{Assessment, DocumentId};
-use wardcheck_core::model::Author;
+use wardcheck_core::doc::{Assessment, AssessmentView, DocumentId};
+use wardcheck_core::model::{Author, Template};
 use wardcheck_core::sync::HostError;
 
 use super::session::Supervisor;
@@ -67,6 +67,21 @@ where
         f(&doc)
     })
     .await?
+}
+
+/// The view of document `id` (in scope) with its template.
+pub async fn view(
+    state: &AppState,
+    who: &Supervisor,
+    id: DocumentId,
+) -> Result<(AssessmentView, Arc<Template>), AppError> {
+    read(state, who, id, |doc| {
+        Ok((
+            doc.view().map_err(AppError::internal)?,
+            doc.template().clone(),
+        ))
+    })
+    .await
 }
 
 /// Runs `f` on every document in scope (by ward, then id) on the blocking pool.

@@ -164,10 +164,7 @@ pub async fn evidence_zip(
     Path(doc): Path<String>,
 ) -> Result<Response, AppError> {
     let id = document_id(&doc)?;
-    let view = docs::read(&state, &who, id, |doc| {
-        doc.view().map_err(AppError::internal)
-    })
-    .await?;
+    let (view, _) = docs::view(&state, &who, id).await?;
     let blobs = state.blobs.clone();
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, AppError> {
         let mut entries = manifest(&view);
@@ -252,13 +249,7 @@ pub async fn dossier(
     let id = document_id(&doc)?;
     let lang = who.lang;
     let t = lang.texts();
-    let (view, template) = docs::read(&state, &who, id, |doc| {
-        Ok((
-            doc.view().map_err(AppError::internal)?,
-            doc.template().clone(),
-        ))
-    })
-    .await?;
+    let (view, template) = docs::view(&state, &who, id).await?;
     let title = format!("{} · {} · {}", t.dossier, view.unit.name, view.period);
     Ok(page(
         lang,

@@ -262,15 +262,14 @@ pub async fn unit(
     let id = document_id(&doc)?;
     let lang = who.lang;
     let t = lang.texts();
-    let (view, last_changes, template) = docs::read(&state, &who, id, |doc| {
-        let view = doc.view().map_err(AppError::internal)?;
-        let mut last: HashMap<String, HistoryEntry> = HashMap::new();
-        for entry in doc.history(None) {
-            if let Some(c) = entry.criterion.clone() {
-                last.insert(c, entry);
-            }
-        }
-        Ok((view, last, doc.template().clone()))
+    let (view, template) = docs::view(&state, &who, id).await?;
+    // Who last touched each criterion, and when.
+    let last_changes: HashMap<String, HistoryEntry> = docs::read(&state, &who, id, |doc| {
+        Ok(doc
+            .history(None)
+            .into_iter()
+            .filter_map(|entry| Some((entry.criterion.clone()?, entry)))
+            .collect())
     })
     .await?;
     let title = format!("{} · {}", view.unit.name, view.period);

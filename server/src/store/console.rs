@@ -137,38 +137,32 @@ impl RelayStore {
         token_hash: &[u8; 32],
         now: i64,
     ) -> StoreResult<Option<ConsoleSessionRecord>> {
-        let row = self.read(|tx| {
+        let found = self.read(|tx| {
             Ok(tx
                 .query_row(
-                    "SELECT u.id, u.role, u.unit_id, u.display_name, s.csrf
-                     FROM console_sessions s JOIN users u ON u.id = s.user_id
-                     WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                    "SELECT user_id, csrf FROM console_sessions
+                     WHERE token_hash = ?1 AND expires_at > ?2",
                     params![&token_hash[..], now],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, String>(4)?,
-                        ))
-                    },
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
                 )
                 .optional()?)
         })?;
-        let Some((user_id, role, unit_id, display_name, csrf)) = row else {
+        let Some((user_id, csrf)) = found else {
             return Ok(None);
         };
-        Ok(Some(ConsoleSessionRecord {
-            principal: Principal {
-                user_id,
-                role: role.parse().map_err(|_| StoreError::Malformed("role"))?,
-                unit_id,
-                device_id: None,
-            },
-            display_name,
-            csrf,
-        }))
+        // The user cannot be gone: sessions are deleted with their user.
+        Ok(self
+            .console_account(&user_id)?
+            .map(|account| ConsoleSessionRecord {
+                principal: Principal {
+                    user_id: account.user_id,
+                    role: account.role,
+                    unit_id: account.unit_id,
+                    device_id: None,
+                },
+                display_name: account.display_name,
+                csrf,
+            }))
     }
 
     /// Ends a session (signing out). Unknown tokens are ignored.
