@@ -1,5 +1,5 @@
 //! The console's way to the assessment documents: the same scope rule and the same
-//! in-memory copies ([`crate::routes::DocCache`]) as the sync route, so a review written
+//! in-memory copies (`DocCache`) as the sync route, so a review written
 //! here is what the next sync message carries to the phones.
 //!
 //! A console edit (review, settled conflict) is an Automerge change authored by the

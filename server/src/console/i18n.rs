@@ -57,7 +57,7 @@ impl Lang {
 }
 
 /// Every fixed text of the console, in one language.
-#[allow(missing_docs)] // each field is its own English text
+/// Each field is named after its English text.
 pub struct Texts {
     pub title: &'static str,
     pub switch_to: &'static str,
@@ -111,7 +111,6 @@ pub struct Texts {
     pub not_checked: &'static str,
     pub history: &'static str,
     pub similar_photos: &'static str,
-    pub none_found: &'static str,
     pub review: &'static str,
     pub approve: &'static str,
     pub return_with_reason: &'static str,
@@ -120,13 +119,9 @@ pub struct Texts {
     pub no_review_possible: &'static str,
     pub no_conflicts: &'static str,
     pub field: &'static str,
-    pub value: &'static str,
-    pub author: &'static str,
-    pub time: &'static str,
     pub keep_this: &'static str,
     pub write_value: &'static str,
     pub settle: &'static str,
-    pub exports: &'static str,
     pub progress_csv: &'static str,
     pub evidence_zip: &'static str,
     pub dossier: &'static str,
@@ -135,7 +130,6 @@ pub struct Texts {
     pub min_photos: &'static str,
     pub indicators: &'static str,
     pub previous: &'static str,
-    pub back: &'static str,
 }
 
 /// Vietnamese.
@@ -192,7 +186,6 @@ pub static VI: Texts = Texts {
     not_checked: "chưa kiểm tra",
     history: "Lịch sử thay đổi",
     similar_photos: "Ảnh tương tự ở nơi khác",
-    none_found: "Không có",
     review: "Thẩm định",
     approve: "Công nhận đạt",
     return_with_reason: "Trả lại",
@@ -201,13 +194,9 @@ pub static VI: Texts = Texts {
     no_review_possible: "Tiêu chí chưa được gửi thẩm định.",
     no_conflicts: "Không có xung đột.",
     field: "Trường",
-    value: "Giá trị",
-    author: "Người sửa",
-    time: "Thời gian",
     keep_this: "Chọn",
     write_value: "hoặc nhập giá trị",
     settle: "Giải quyết",
-    exports: "Xuất dữ liệu",
     progress_csv: "Tiến độ (CSV)",
     evidence_zip: "Ảnh minh chứng (ZIP)",
     dossier: "Hồ sơ in",
@@ -216,7 +205,6 @@ pub static VI: Texts = Texts {
     min_photos: "Số ảnh tối thiểu",
     indicators: "Chỉ số",
     previous: "kỳ trước",
-    back: "Quay lại",
 };
 
 /// English.
@@ -273,7 +261,6 @@ pub static EN: Texts = Texts {
     not_checked: "not checked",
     history: "History",
     similar_photos: "Similar photos elsewhere",
-    none_found: "None",
     review: "Review",
     approve: "Approve",
     return_with_reason: "Return",
@@ -282,13 +269,9 @@ pub static EN: Texts = Texts {
     no_review_possible: "The criterion has not been submitted for review.",
     no_conflicts: "No conflicts.",
     field: "Field",
-    value: "Value",
-    author: "Author",
-    time: "Time",
     keep_this: "Keep",
     write_value: "or write a value",
     settle: "Settle",
-    exports: "Exports",
     progress_csv: "Progress (CSV)",
     evidence_zip: "Evidence (ZIP)",
     dossier: "Printable dossier",
@@ -297,7 +280,6 @@ pub static EN: Texts = Texts {
     min_photos: "Minimum photos",
     indicators: "Indicators",
     previous: "previous",
-    back: "Back",
 };
 
 impl Texts {

@@ -34,7 +34,7 @@ table{width:100%;border-collapse:collapse;background:#fff}
 th,td{text-align:left;padding:.45rem;border-bottom:1px solid #e1e5ea;vertical-align:top}
 .bar{display:flex;height:14px;border-radius:7px;overflow:hidden;background:#dde2e8;min-width:140px}
 .bar span{display:block}
-.badge{display:inline-block;padding:.1rem .5rem;border-radius:10px;font-size:.85rem;color:#fff;background:#78909c}
+.badge{display:inline-block;white-space:nowrap;padding:.1rem .5rem;border-radius:10px;font-size:.85rem;color:#fff;background:#78909c}
 .s-approved{background:#2e7d32}.s-submitted{background:#f9a825}.s-returned{background:#c62828}.s-in_progress{background:#64b5f6}
 .badge.s-submitted{color:#222}
 .flag{color:#b3261e;font-weight:700}

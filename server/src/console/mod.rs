@@ -17,18 +17,18 @@
 //! | `GET /console/photo/{sha256}` | a photo or thumbnail in scope | `photos` |
 //! | `GET /console/export/progress.csv`, `GET /console/d/{doc}/evidence.zip`, `GET /console/d/{doc}/dossier` | exports | `export` |
 //!
-//! Every page but sign-in needs a session ([`session::Supervisor`]); every POST checks the
+//! Every page but sign-in needs a session (`session::Supervisor`); every POST checks the
 //! session's CSRF token and the `Origin`. Documents outside the supervisor's scope, and
 //! documents that do not exist, are the same 403.
 
-pub mod docs;
-pub mod export;
-pub mod i18n;
-pub mod layout;
-pub mod pages;
-pub mod photos;
-pub mod search;
-pub mod session;
+mod docs;
+mod export;
+mod i18n;
+mod layout;
+mod pages;
+mod photos;
+mod search;
+mod session;
 
 use axum::Router;
 use axum::middleware;
