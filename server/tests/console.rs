@@ -70,7 +70,8 @@ fn unit(id: &str, kind: UnitKind, parent: Option<&str>, name: &str) -> UnitRecor
     }
 }
 
-fn assessment(ward: &str, name: &str) -> Assessment {
+/// A ward's 2025 assessment: photos `first..first + 6` on c01 and c02, both submitted.
+fn assessment(ward: &str, name: &str, first: u64) -> Assessment {
     let unit = Unit {
         id: ward.into(),
         name: name.into(),
@@ -80,7 +81,7 @@ fn assessment(ward: &str, name: &str) -> Assessment {
     let template = Arc::new(sample_templates().remove(1));
     let mut doc = Assessment::create(&unit, "2025", template).unwrap();
     let officer = Author::new("officer-a", "phone-1");
-    for (criterion, seeds) in [("c01", [1, 2, 3]), ("c02", [4, 5, 6])] {
+    for (criterion, seeds) in [("c01", first..first + 3), ("c02", first + 3..first + 6)] {
         for seed in seeds {
             let evidence = signed_evidence(seed, &officer);
             doc.add_evidence(criterion, &evidence, &officer, 1_000)
@@ -129,11 +130,11 @@ impl Console {
             store.add_user(id, id, role, unit, Some(&hash)).unwrap();
         }
         let mut ids = Vec::new();
-        for (ward, name) in [
-            ("ngo-may", "Công an phường Ngô Mây"),
-            ("an-hung", "Công an phường An Hưng"),
+        for (ward, name, first) in [
+            ("ngo-may", "Công an phường Ngô Mây", 1),
+            ("an-hung", "Công an phường An Hưng", 11),
         ] {
-            let doc = assessment(ward, name);
+            let doc = assessment(ward, name, first);
             let view = doc.view().unwrap();
             let refs: Vec<_> = view
                 .criteria
@@ -147,7 +148,7 @@ impl Console {
             ids.push(view.id);
         }
         // The photos of both documents are on the relay.
-        for seed in 1..=6 {
+        for seed in (1..=6).chain(11..=16) {
             for bytes in [format!("evidence {seed}"), format!("thumbnail {seed}")] {
                 let path = state
                     .blobs
@@ -461,22 +462,32 @@ async fn another_provinces_unit_photo_and_exports_are_forbidden() {
     assert!(refusals.windows(2).all(|w| w[0] == w[1]), "the 403s differ");
     assert_eq!(console.stored_status("c01").0, Status::Submitted);
 
-    // Photos: the other province's (both stored), a made-up hash, and garbage: one 403.
-    let photo = signed_evidence(1, &Author::new("officer-a", "phone-1")).photo;
-    let theirs_photo = console
-        .get(&format!("/console/photo/{photo}"), &cookie)
-        .await;
-    // Seeds 1..3 are in both documents: the same photo is visible through An Hưng's.
-    assert_eq!(theirs_photo.status, StatusCode::OK);
+    // Photos: the other province's (stored, and seen by its supervisor), a made-up hash,
+    // one stored but referenced by no document, and garbage: one 403.
+    let officer = Author::new("officer-a", "phone-1");
+    let ours = signed_evidence(11, &officer);
+    for hash in [ours.photo, ours.thumbnail] {
+        let reply = console
+            .get(&format!("/console/photo/{hash}"), &cookie)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers[header::CONTENT_TYPE], "image/jpeg");
+    }
+    let theirs = signed_evidence(1, &officer);
     let (kt, _) = console.sign_in("sup-kt").await;
-    let thumb = signed_evidence(1, &Author::new("officer-a", "phone-1")).thumbnail;
-    assert_eq!(
-        console
-            .get(&format!("/console/photo/{thumb}"), &kt)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    let seen = console
+        .get(&format!("/console/photo/{}", theirs.photo), &kt)
+        .await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert_eq!(seen.body, b"evidence 1");
+    let mut photo_refusals = Vec::new();
+    for hash in [theirs.photo, theirs.thumbnail] {
+        photo_refusals.push(
+            console
+                .get(&format!("/console/photo/{hash}"), &cookie)
+                .await,
+        );
+    }
     let unknown = wardcheck_core::blob::BlobHash::of(b"nobody's photo");
     let stored_elsewhere = wardcheck_core::blob::BlobHash::of(b"stored, unreferenced");
     let path = console.state.blobs.path(&stored_elsewhere);
@@ -489,7 +500,7 @@ async fn another_provinces_unit_photo_and_exports_are_forbidden() {
         .get(&format!("/console/photo/{stored_elsewhere}"), &cookie)
         .await;
     let c = console.get("/console/photo/zz", &cookie).await;
-    for reply in [&a, &b, &c] {
+    for reply in photo_refusals.iter().chain([&a, &b, &c]) {
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
         assert_eq!(reply.body, refusals[0]);
     }

@@ -4,7 +4,7 @@
 
 use std::io::{Cursor, Write};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -15,7 +15,7 @@ use zip::write::SimpleFileOptions;
 
 use super::docs;
 use super::layout::{self, badge, page, time};
-use super::pages::{document_id, is_stale, unit_lines};
+use super::pages::{DocPath, is_stale, unit_lines};
 use super::session::Supervisor;
 use crate::AppState;
 use crate::error::AppError;
@@ -161,9 +161,8 @@ fn manifest(view: &AssessmentView) -> Vec<ManifestEntry> {
 pub async fn evidence_zip(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(doc): Path<String>,
+    DocPath(id): DocPath,
 ) -> Result<Response, AppError> {
-    let id = document_id(&doc)?;
     let (view, _) = docs::view(&state, &who, id).await?;
     let blobs = state.blobs.clone();
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, AppError> {
@@ -244,12 +243,11 @@ pub async fn evidence_zip(
 pub async fn dossier(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(doc): Path<String>,
+    DocPath(id): DocPath,
 ) -> Result<Markup, AppError> {
-    let id = document_id(&doc)?;
+    let (view, template) = docs::view(&state, &who, id).await?;
     let lang = who.lang;
     let t = lang.texts();
-    let (view, template) = docs::view(&state, &who, id).await?;
     let title = format!("{} · {} · {}", t.dossier, view.unit.name, view.period);
     Ok(page(
         lang,

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -28,9 +29,23 @@ use crate::store::{EvidenceCheck, UnitLocation, Verdict};
 /// Perceptual hashes at most this far apart (of 64 bits) count as the same picture.
 pub const SIMILAR_DISTANCE: u32 = 6;
 
-/// A document id from the path; a malformed one is refused like one out of scope.
-pub fn document_id(text: &str) -> Result<DocumentId, AppError> {
-    text.parse().map_err(|_| AppError::Forbidden)
+/// The document id of the path's `{doc}`; a malformed one is refused like a document
+/// out of scope.
+pub struct DocPath(pub DocumentId);
+
+impl FromRequestParts<AppState> for DocPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::Forbidden)?;
+        params
+            .get("doc")
+            .and_then(|doc| doc.parse().ok())
+            .map(DocPath)
+            .ok_or(AppError::Forbidden)
+    }
 }
 
 /// One line of the overview: a document, or a ward without one.
@@ -257,9 +272,8 @@ pub async fn overview(
 pub async fn unit(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(doc): Path<String>,
+    DocPath(id): DocPath,
 ) -> Result<Markup, AppError> {
-    let id = document_id(&doc)?;
     let lang = who.lang;
     let t = lang.texts();
     let (view, template) = docs::view(&state, &who, id).await?;
@@ -389,9 +403,9 @@ fn verdict(lang: Lang, check: Option<Verdict>) -> Markup {
 pub async fn criterion(
     State(state): State<AppState>,
     who: Supervisor,
-    Path((doc, criterion)): Path<(String, String)>,
+    DocPath(id): DocPath,
+    Path((_, criterion)): Path<(String, String)>,
 ) -> Result<Markup, AppError> {
-    let id = document_id(&doc)?;
     let lang = who.lang;
     let t = lang.texts();
     let wanted = criterion.clone();
@@ -556,11 +570,11 @@ pub struct ReviewForm {
 pub async fn review(
     State(state): State<AppState>,
     who: Supervisor,
-    Path((doc, criterion)): Path<(String, String)>,
+    DocPath(id): DocPath,
+    Path((_, criterion)): Path<(String, String)>,
     Form(form): Form<ReviewForm>,
 ) -> Result<Response, AppError> {
     who.check_csrf(&form.csrf)?;
-    let id = document_id(&doc)?;
     let action = match form.action.as_str() {
         "approve" => Action::Approve,
         "return" => Action::Return,
@@ -652,11 +666,10 @@ pub struct SettleForm {
 pub async fn settle(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(doc): Path<String>,
+    DocPath(id): DocPath,
     Form(form): Form<SettleForm>,
 ) -> Result<Response, AppError> {
     who.check_csrf(&form.csrf)?;
-    let id = document_id(&doc)?;
     let custom = form.custom.trim().to_owned();
     let picked: Option<FieldValue> = serde_json::from_str(&form.pick).ok();
     let path = form.path;
