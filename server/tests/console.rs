@@ -460,6 +460,9 @@ async fn another_provinces_unit_photo_and_exports_are_forbidden() {
     assert_eq!(review.status, StatusCode::FORBIDDEN);
     refusals.push(review.body);
     assert!(refusals.windows(2).all(|w| w[0] == w[1]), "the 403s differ");
+    let refusal = String::from_utf8_lossy(&refusals[0]);
+    assert!(refusal.contains("Bạn không có quyền"), "{refusal}");
+    assert!(!refusal.contains("Ngô Mây") && !refusal.contains("ngo-may"));
     assert_eq!(console.stored_status("c01").0, Status::Submitted);
 
     // Photos: the other province's (stored, and seen by its supervisor), a made-up hash,
@@ -551,6 +554,7 @@ async fn reviews_are_stored_as_changes_by_the_supervisor() {
     assert_eq!(approve.location(), Some(format!("{base}/c01").as_str()));
     let no_reason = console.review(&session, "c02", "return", "  ").await;
     assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_reason.text().contains("Trả lại cần có lý do."));
     let ret = console
         .review(&session, "c02", "return", "Ảnh mờ, chụp lại")
         .await;

@@ -154,3 +154,114 @@ fn refused(err: wardcheck_core::Error) -> AppError {
         other => AppError::internal(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use automerge::sync::State as SyncState;
+    use wardcheck_core::model::{Action, Status, Unit, sample_templates};
+    use wardcheck_core::sync::SyncHost;
+
+    use super::*;
+    use crate::auth::{Principal, Role};
+    use crate::console::i18n::Lang;
+    use crate::routes::testing::TestRelay;
+
+    /// Syncs a phone's copy with a relay connection until neither has anything to say.
+    fn exchange(
+        host: &mut RelayHost,
+        id: &DocumentId,
+        relay_state: &mut SyncState,
+        phone: &mut Assessment,
+        phone_state: &mut SyncState,
+    ) {
+        for _ in 0..20 {
+            let to_relay = phone.generate_sync_messages(phone_state);
+            let quiet = to_relay.is_empty();
+            for message in to_relay {
+                host.receive(id, relay_state, message).unwrap();
+            }
+            let to_phone = host.generate(id, relay_state).unwrap();
+            if quiet && to_phone.is_empty() {
+                return;
+            }
+            for message in to_phone {
+                phone.receive_sync_message(phone_state, message).unwrap();
+            }
+        }
+        panic!("the sync did not settle");
+    }
+
+    #[tokio::test]
+    async fn a_review_reaches_a_connection_that_is_already_open() {
+        let relay = TestRelay::new();
+        let unit = Unit {
+            id: "ngo-may".into(),
+            name: "Công an phường Ngô Mây".into(),
+            city: "Kon Tum".into(),
+            province: "Kon Tum".into(),
+        };
+        let template = Arc::new(sample_templates().remove(1));
+        let mut phone = Assessment::create(&unit, "2025", template).unwrap();
+        let officer = Author::new("officer-a", "phone");
+        phone
+            .step("c01", Action::Submit, None, &officer, 1_000)
+            .unwrap();
+        let id = phone.id().unwrap();
+        let store = relay.state.store.clone();
+        store
+            .insert_document(&id, "ngo-may", &phone.save(), &phone.heads_key(), &[])
+            .unwrap();
+
+        // The officer's phone is connected and in sync.
+        let mut host = RelayHost::new(
+            store.clone(),
+            relay.state.docs.clone(),
+            vec!["ngo-may".into()],
+            false,
+        );
+        let (mut relay_state, mut phone_state) = (SyncState::new(), SyncState::new());
+        exchange(
+            &mut host,
+            &id,
+            &mut relay_state,
+            &mut phone,
+            &mut phone_state,
+        );
+
+        // A supervisor approves in the console; the open connection carries it.
+        let who = Supervisor {
+            principal: Principal {
+                user_id: "sup-kt".into(),
+                role: Role::Supervisor,
+                unit_id: "kt".into(),
+                device_id: None,
+            },
+            name: "Supervisor KT".into(),
+            csrf: String::new(),
+            lang: Lang::Vi,
+        };
+        change(&relay.state, &who, id, |doc, by, now| {
+            doc.step("c01", Action::Approve, None, by, now).map(|_| ())
+        })
+        .await
+        .unwrap();
+        exchange(
+            &mut host,
+            &id,
+            &mut relay_state,
+            &mut phone,
+            &mut phone_state,
+        );
+        let c01 = phone.criterion_view("c01").unwrap();
+        assert_eq!(c01.status, Status::Approved);
+        let review = c01.review.unwrap();
+        assert_eq!(
+            (review.by.as_str(), review.device.as_str()),
+            ("sup-kt", CONSOLE_DEVICE)
+        );
+        // And it is on disk.
+        assert_eq!(store.document(&id).unwrap().unwrap().chunks.len(), 1);
+    }
+}

@@ -19,9 +19,11 @@
 //!
 //! Every page but sign-in needs a session (`session::Supervisor`); every POST checks the
 //! session's CSRF token and the `Origin`. Documents outside the supervisor's scope, and
-//! documents that do not exist, are the same 403.
+//! documents that do not exist, are the same 403. Errors are pages in the user's language
+//! (`errors`).
 
 mod docs;
+mod errors;
 mod export;
 mod i18n;
 mod layout;
@@ -61,5 +63,6 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/console/export/progress.csv", get(export::progress_csv))
         .route("/console/photo/{hash}", get(photos::photo))
         .layer(middleware::from_fn(session::same_origin))
+        .layer(middleware::from_fn(errors::as_pages))
         .layer(json_limits(config))
 }

@@ -109,7 +109,8 @@ impl FromRequestParts<AppState> for Lang {
     }
 }
 
-fn lang_of(headers: &HeaderMap) -> Lang {
+/// The language of the `wc_lang` cookie (Vietnamese without one).
+pub(super) fn lang_of(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE)
         .and_then(Lang::parse)
         .unwrap_or_default()
