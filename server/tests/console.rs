@@ -318,6 +318,11 @@ async fn pages_need_a_session_and_sign_out_ends_it() {
     let overview = console.get("/console/", &cookie).await;
     assert!(overview.text().contains("Công an phường Ngô Mây"));
     assert!(overview.text().contains("lang=\"vi\""));
+    let csp = overview.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(overview.headers[header::X_FRAME_OPTIONS], "DENY");
     let out = console
         .post("/console/logout", &cookie, &[("csrf", &csrf)])
         .await;

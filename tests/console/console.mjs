@@ -45,6 +45,11 @@ const context = await chromium.launchPersistentContext(profile, {
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(20000);
+  // The pages must run under their Content-Security-Policy without a violation.
+  const violations = [];
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) violations.push(message.text());
+  });
   let n = 0;
   const shot = (name, target = page) =>
     target.screenshot({ path: join(shots, `${String(++n).padStart(2, "0")}-${name}.png`), fullPage: true });
@@ -125,6 +130,10 @@ try {
   // Exports: the dossier page, the progress CSV link.
   await page.goto(`${unitUrl}/dossier`);
   expect((await page.locator("section.card").count()) >= 20, "every criterion in the dossier");
+  // The print button's inline handler is allowed by its hash (print itself is stubbed).
+  await page.evaluate(() => { window.print = () => { window.printed = true; }; });
+  await page.click("button[onclick]");
+  expect(await page.evaluate(() => window.printed === true), "the print button works under the CSP");
   await shot("dossier");
 
   // English, then sign out.
@@ -138,6 +147,7 @@ try {
   await page.goto(`${url}/console/`);
   expect(page.url().endsWith("/console/login"), "signed out");
 
+  expect(violations.length === 0, `no CSP violation, got ${violations.join(" | ")}`);
   console.log(JSON.stringify({ settled, screenshots: n }));
 } finally {
   await context.close();
