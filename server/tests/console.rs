@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use wardcheck_core::doc::{Assessment, DocumentId};
 use wardcheck_core::model::{Action, Author, Status, Unit, sample_templates};
 use wardcheck_core::testing::signed_evidence;
 use wardcheck_relay::config::{Config, Settings};
+use wardcheck_relay::serve::Peer;
 use wardcheck_relay::store::{EvidenceCheck, UnitKind, UnitRecord, Verdict};
 use wardcheck_relay::{AppState, Role, app, auth};
 
@@ -373,6 +375,39 @@ async fn repeated_failures_lock_a_name_out_whether_it_exists_or_not() {
     }
     // Other names are not affected.
     console.sign_in("sup-th").await;
+}
+
+#[tokio::test]
+async fn many_names_tried_from_one_address_lock_that_address_out() {
+    let console = Console::new();
+    let (cookie, token) = console.sign_in_cookie().await;
+    let from = |addr: &str, user: &str, password: &str| {
+        let mut request = Request::post("/console/login")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "username={user}&password={}&csrf={token}",
+                encode(password)
+            )))
+            .unwrap();
+        let peer = Peer(addr.parse().unwrap());
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    };
+    for n in 0..50 {
+        let reply = console
+            .send(from("192.0.2.7:4000", &format!("guess-{n}"), "x"))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = console
+        .send(from("192.0.2.7:4001", "sup-kt", PASSWORD))
+        .await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    let elsewhere = console
+        .send(from("198.51.100.1:4000", "sup-kt", PASSWORD))
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

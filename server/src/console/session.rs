@@ -9,18 +9,19 @@
 //!   [`same_origin`] refuses a POST whose `Origin` is another site.
 //! - **Lock-out**: after [`MAX_FAILURES`] failed sign-ins with one user name within
 //!   [`FAILURE_WINDOW_MS`], sign-in with it is refused until the failures age out, whether
-//!   the user exists or not.
+//!   the user exists or not; after [`MAX_FAILURES_PER_ADDRESS`] from one client address
+//!   (trying many names), sign-in from it is refused the same way.
 //! - **Nothing revealed**: a wrong password, an unknown user, a user without a password
 //!   and an officer all get the same answer, after the same argon2 verification (against a
 //!   fixed dummy hash when there is no real one).
 
-use axum::Form;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
 use axum::http::header::{COOKIE, HOST, ORIGIN, REFERER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use maud::html;
 use serde::Deserialize;
 
@@ -29,6 +30,7 @@ use super::layout;
 use crate::AppState;
 use crate::auth::{self, Principal, Role};
 use crate::error::AppError;
+use crate::serve::Peer;
 use crate::store::now_ms;
 
 /// The session cookie.
@@ -41,6 +43,9 @@ const LANG_COOKIE: &str = "wc_lang";
 pub const SESSION_HOURS: i64 = 12;
 /// Failed sign-ins with one user name that lock it out.
 pub const MAX_FAILURES: u32 = 5;
+/// Failed sign-ins from one client address that lock it out (higher: several
+/// supervisors may share an address behind a NAT or proxy).
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 50;
 /// The window in which failures count (and so how long a lock-out lasts at most).
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Longest user name looked at (longer input is cut, not stored whole).
@@ -214,6 +219,7 @@ pub struct SignInForm {
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
     lang: Lang,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, AppError> {
@@ -224,11 +230,20 @@ pub async fn sign_in(
     let t = lang.texts();
     let username: String = form.username.trim().chars().take(MAX_USERNAME).collect();
     let now = now_ms();
-    let name = username.clone();
-    let failures = state
-        .db(move |store| store.sign_in_failures(&name, now - FAILURE_WINDOW_MS))
+    let address = peer.map(|Extension(ConnectInfo(Peer(addr)))| format!("ip:{}", addr.ip()));
+    let (name, from) = (username.clone(), address.clone());
+    let locked = state
+        .db(move |store| {
+            let since = now - FAILURE_WINDOW_MS;
+            let by_address = match &from {
+                Some(from) => store.sign_in_failures(from, since)?,
+                None => 0,
+            };
+            Ok(store.sign_in_failures(&name, since)? >= MAX_FAILURES
+                || by_address >= MAX_FAILURES_PER_ADDRESS)
+        })
         .await?;
-    if failures >= MAX_FAILURES {
+    if locked {
         let page = sign_in_form(lang, pre, Some(t.locked_out));
         return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
     }
@@ -248,7 +263,13 @@ pub async fn sign_in(
     .await?;
     let Some(account) = admitted else {
         state
-            .db(move |store| store.record_sign_in_failure(&username, now))
+            .db(move |store| {
+                let names: Vec<&str> = [Some(username.as_str()), address.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                store.record_sign_in_failure(&names, now)
+            })
             .await?;
         let page = sign_in_form(lang, pre, Some(t.sign_in_failed));
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());

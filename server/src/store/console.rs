@@ -80,28 +80,31 @@ impl RelayStore {
         }))
     }
 
-    /// How many sign-ins with `username` failed at or after `since` (ms).
-    pub fn sign_in_failures(&self, username: &str, since: i64) -> StoreResult<u32> {
+    /// How many failed sign-ins were counted under `name` (a user name, or `ip:` and an
+    /// address) at or after `since` (ms).
+    pub fn sign_in_failures(&self, name: &str, since: i64) -> StoreResult<u32> {
         self.read(|tx| {
             Ok(tx.query_row(
-                "SELECT count(*) FROM console_sign_in_failures WHERE username = ?1 AND at >= ?2",
-                params![username, since],
+                "SELECT count(*) FROM console_sign_in_failures WHERE name = ?1 AND at >= ?2",
+                params![name, since],
                 |row| row.get(0),
             )?)
         })
     }
 
-    /// Records a failed sign-in with `username` (pruning day-old records).
-    pub fn record_sign_in_failure(&self, username: &str, now: i64) -> StoreResult<()> {
+    /// Records a failed sign-in under each of `names` (pruning day-old records).
+    pub fn record_sign_in_failure(&self, names: &[&str], now: i64) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM console_sign_in_failures WHERE at < ?1",
                 [now - FAILURES_KEPT_MS],
             )?;
-            tx.execute(
-                "INSERT INTO console_sign_in_failures (username, at) VALUES (?1, ?2)",
-                params![username, now],
-            )?;
+            for name in names {
+                tx.execute(
+                    "INSERT INTO console_sign_in_failures (name, at) VALUES (?1, ?2)",
+                    params![name, now],
+                )?;
+            }
             Ok(())
         })
     }
@@ -119,7 +122,7 @@ impl RelayStore {
         self.write(|tx| {
             tx.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", [now])?;
             tx.execute(
-                "DELETE FROM console_sign_in_failures WHERE username = ?1",
+                "DELETE FROM console_sign_in_failures WHERE name = ?1",
                 [user_id],
             )?;
             tx.execute(
@@ -265,11 +268,16 @@ mod tests {
         let (_dir, store) = temp_store();
         seed(&store);
         for at in [10, 20, 30] {
-            store.record_sign_in_failure("sup-kt", at).unwrap();
+            store
+                .record_sign_in_failure(&["sup-kt", "ip:a"], at)
+                .unwrap();
         }
-        store.record_sign_in_failure("nobody", 30).unwrap();
+        store
+            .record_sign_in_failure(&["nobody", "ip:a"], 30)
+            .unwrap();
         assert_eq!(store.sign_in_failures("sup-kt", 15).unwrap(), 2);
         assert_eq!(store.sign_in_failures("nobody", 0).unwrap(), 1);
+        assert_eq!(store.sign_in_failures("ip:a", 0).unwrap(), 4);
         store
             .create_console_session(&[1; 32], "sup-kt", "c", 40, 100)
             .unwrap();

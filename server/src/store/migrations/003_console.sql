@@ -11,13 +11,14 @@ CREATE TABLE console_sessions (
 ) STRICT;
 CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_at);
 
--- Failed sign-ins by the user name typed (known or not, so a lock-out says nothing about
--- who exists). Old rows are pruned when new ones are written.
+-- Failed sign-ins, each counted twice: under the user name typed (known or not, so a
+-- lock-out says nothing about who exists) and under `ip:` and the client's address. Old
+-- rows are pruned when new ones are written.
 CREATE TABLE console_sign_in_failures (
-    username  TEXT NOT NULL,
-    at        INTEGER NOT NULL
+    name  TEXT NOT NULL,
+    at    INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX console_sign_in_failures_by_name ON console_sign_in_failures(username, at);
+CREATE INDEX console_sign_in_failures_by_name ON console_sign_in_failures(name, at);
 
 -- Where a unit is, to tell whether a photo's GPS lies inside it: a centre and a radius.
 ALTER TABLE units ADD COLUMN lat REAL;
