@@ -10,7 +10,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
-use wardcheck_core::doc::{Assessment, DocumentId};
+use wardcheck_core::doc::{Assessment, DocumentId, Evidence};
 use wardcheck_core::model::{Action, Author, Status, Unit, sample_templates};
 use wardcheck_core::testing::signed_evidence;
 use wardcheck_relay::config::{Config, Settings};
@@ -251,9 +251,13 @@ impl Console {
         (cookie, overview.csrf())
     }
 
-    /// The stored document (what a phone would sync).
+    /// The stored document of Ngô Mây (what a phone would sync).
     fn stored(&self) -> Assessment {
-        let stored = self.state.store.document(&self.doc).unwrap().unwrap();
+        self.stored_doc(&self.doc)
+    }
+
+    fn stored_doc(&self, id: &DocumentId) -> Assessment {
+        let stored = self.state.store.document(id).unwrap().unwrap();
         let mut bytes = stored.snapshot;
         stored.chunks.iter().for_each(|c| bytes.extend(c));
         Assessment::load(&bytes).unwrap()
@@ -610,6 +614,41 @@ async fn reviews_are_stored_as_changes_by_the_supervisor() {
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     let page = console.get(&format!("{base}/c02"), &cookie).await.text();
     assert!(page.contains("Ảnh mờ, chụp lại") && page.contains("sup-kt"));
+}
+
+#[tokio::test]
+async fn a_photo_used_again_elsewhere_in_the_scope_is_shown() {
+    let console = Console::new();
+    // The same picture (perceptual hash) as c01's first photo, attached to c03 of
+    // Ngô Mây and of An Hưng (another province).
+    let officer = Author::new("officer-a", "phone-1");
+    let original = signed_evidence(1, &officer);
+    for (id, seed) in [(console.doc, 21), (console.other, 31)] {
+        let reused = Evidence {
+            perceptual_hash: original.perceptual_hash,
+            ..signed_evidence(seed, &officer)
+        };
+        let mut doc = console.stored_doc(&id);
+        let before = doc.heads();
+        doc.add_evidence("c03", &reused, &officer, 5_000).unwrap();
+        let refs = [reused.photo, reused.thumbnail];
+        let chunk = doc.save_after(&before);
+        console
+            .state
+            .store
+            .append_chunk(&id, &chunk, &doc.heads_key(), &refs)
+            .unwrap();
+    }
+    let (cookie, _) = console.sign_in("sup-kt").await;
+    let page = console
+        .get(&format!("/console/d/{}/c/c01", console.doc), &cookie)
+        .await
+        .text();
+    assert!(page.contains("Ảnh tương tự ở nơi khác"), "{page}");
+    assert!(page.contains("Tiêu chí 3 (0)"), "{page}");
+    // Once (not for the other photos), and never from another province.
+    assert_eq!(page.matches("Ảnh tương tự ở nơi khác").count(), 1);
+    assert!(!page.contains("An Hưng"), "{page}");
 }
 
 #[tokio::test]
