@@ -714,6 +714,42 @@ mod tests {
     }
 
     #[test]
+    fn photos_are_placed_against_the_unit() {
+        let officer = wardcheck_core::model::Author::new("o", "d");
+        let mut photo = wardcheck_core::testing::signed_evidence(1, &officer);
+        let unit = UnitLocation {
+            lat: 14.35,
+            lon: 108.0,
+            radius_m: 2000.0,
+        };
+        let shown = |photo: &Evidence, unit: Option<&UnitLocation>| {
+            gps(Lang::En, photo, unit).into_string()
+        };
+        assert!(shown(&photo, Some(&unit)).contains("no GPS"));
+        photo.location = Some(GeoPoint::new(14.36, 108.0, None).unwrap());
+        let inside = shown(&photo, Some(&unit));
+        assert!(
+            inside.contains("inside the unit") && inside.contains("1112 m"),
+            "{inside}"
+        );
+        photo.location = Some(GeoPoint::new(14.50, 108.0, None).unwrap());
+        let far = shown(&photo, Some(&unit));
+        assert!(far.contains("far from the unit"), "{far}");
+        assert!(shown(&photo, None).contains("the unit has no location"));
+    }
+
+    #[test]
+    fn stale_means_carried_over_or_taken_long_before() {
+        let officer = wardcheck_core::model::Author::new("o", "d");
+        let mut photo = wardcheck_core::testing::signed_evidence(1, &officer);
+        assert!(!is_stale(&photo, "2025"));
+        assert!(!is_stale(&photo, "2026"), "taken the year before");
+        assert!(is_stale(&photo, "2027"));
+        photo.to_reconfirm = true;
+        assert!(is_stale(&photo, "2025"));
+    }
+
+    #[test]
     fn conflict_values_round_trip_through_the_form() {
         for value in [FieldValue::Text("5".into()), FieldValue::Int(5)] {
             let back: FieldValue = serde_json::from_str(&value_json(&value)).unwrap();
