@@ -222,13 +222,16 @@ mod tests {
             false,
         );
         let (mut relay_state, mut phone_state) = (SyncState::new(), SyncState::new());
-        exchange(
-            &mut host,
-            &id,
-            &mut relay_state,
-            &mut phone,
-            &mut phone_state,
-        );
+        let mut sync = || {
+            exchange(
+                &mut host,
+                &id,
+                &mut relay_state,
+                &mut phone,
+                &mut phone_state,
+            )
+        };
+        sync();
 
         // A supervisor approves in the console; the open connection carries it.
         let who = Supervisor {
@@ -247,13 +250,7 @@ mod tests {
         })
         .await
         .unwrap();
-        exchange(
-            &mut host,
-            &id,
-            &mut relay_state,
-            &mut phone,
-            &mut phone_state,
-        );
+        sync();
         let c01 = phone.criterion_view("c01").unwrap();
         assert_eq!(c01.status, Status::Approved);
         let review = c01.review.unwrap();
