@@ -170,16 +170,17 @@ impl Console {
     }
 
     async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = to_bytes(response.into_body(), usize::MAX)
+        let (parts, body) = self
+            .app
+            .clone()
+            .oneshot(request)
             .await
             .unwrap()
-            .to_vec();
+            .into_parts();
+        let body = to_bytes(body, usize::MAX).await.unwrap().to_vec();
         Reply {
-            status,
-            headers,
+            status: parts.status,
+            headers: parts.headers,
             body,
         }
     }
