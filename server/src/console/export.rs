@@ -14,7 +14,7 @@ use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;
 
 use super::docs;
-use super::layout::{self, badge, page, time};
+use super::layout::{self, badge, captured, page, time};
 use super::pages::{DocPath, is_stale, unit_lines};
 use super::session::Supervisor;
 use crate::AppState;
@@ -272,7 +272,7 @@ pub async fn dossier(
                             @for e in &c.evidence {
                                 figure {
                                     img src={ "/console/photo/" (e.thumbnail) } alt=(e.caption);
-                                    figcaption.muted { (e.caption) " · " (e.captured_at)
+                                    figcaption.muted { (e.caption) " · " (captured(&e.captured_at))
                                         @if is_stale(e, &view.period) { " · ⚠ " (t.to_reconfirm) } }
                                 }
                             }

@@ -136,6 +136,25 @@ pub struct Texts {
     pub failed: &'static str,
     pub indicators: &'static str,
     pub previous: &'static str,
+    /// The changes a history lists, by the `what` of their messages.
+    pub changes: Changes,
+}
+
+/// What a change did, in words (see [`Texts::change`]).
+pub struct Changes {
+    pub create: &'static str,
+    pub start: &'static str,
+    pub submit: &'static str,
+    pub approve: &'static str,
+    pub ret: &'static str,
+    pub note: &'static str,
+    pub comment: &'static str,
+    pub photo_added: &'static str,
+    pub caption: &'static str,
+    pub photo_confirmed: &'static str,
+    pub photo_removed: &'static str,
+    pub indicator: &'static str,
+    pub settled: &'static str,
 }
 
 /// Vietnamese.
@@ -217,6 +236,21 @@ pub static VI: Texts = Texts {
     failed: "Không thực hiện được yêu cầu. Vui lòng thử lại.",
     indicators: "Chỉ số",
     previous: "kỳ trước",
+    changes: Changes {
+        create: "Tạo bản đánh giá",
+        start: "Bắt đầu thực hiện",
+        submit: "Gửi thẩm định",
+        approve: "Công nhận đạt",
+        ret: "Trả lại",
+        note: "Sửa ghi chú",
+        comment: "Góp ý",
+        photo_added: "Thêm ảnh minh chứng",
+        caption: "Sửa chú thích ảnh",
+        photo_confirmed: "Xác nhận lại ảnh",
+        photo_removed: "Gỡ ảnh minh chứng",
+        indicator: "Cập nhật chỉ số",
+        settled: "Giải quyết xung đột",
+    },
 };
 
 /// English.
@@ -298,6 +332,21 @@ pub static EN: Texts = Texts {
     failed: "The request could not be done. Please try again.",
     indicators: "Indicators",
     previous: "previous",
+    changes: Changes {
+        create: "Created the assessment",
+        start: "Started work",
+        submit: "Submitted for review",
+        approve: "Approved",
+        ret: "Returned",
+        note: "Edited the note",
+        comment: "Commented",
+        photo_added: "Added a photo",
+        caption: "Edited a caption",
+        photo_confirmed: "Re-confirmed a photo",
+        photo_removed: "Removed a photo",
+        indicator: "Updated an indicator",
+        settled: "Settled a conflict",
+    },
 };
 
 impl Texts {
@@ -310,6 +359,30 @@ impl Texts {
             Status::Approved => self.approved,
             Status::Returned => self.returned,
         }
+    }
+
+    /// A change's `what` (as its message names it: `status:submit`, `evidence:add`,
+    /// `indicator:<key>`, `settle:<field>`, `note`, ...) in words; an unknown one as it is.
+    pub fn change(&self, what: &str) -> String {
+        let c = &self.changes;
+        let (kind, detail) = what.split_once(':').unwrap_or((what, ""));
+        let words = match (kind, detail) {
+            ("create", _) => c.create,
+            ("status", "start") => c.start,
+            ("status", "submit") => c.submit,
+            ("status", "approve") => c.approve,
+            ("status", "return") => c.ret,
+            ("note", _) => c.note,
+            ("comment", _) => c.comment,
+            ("evidence", "add") => c.photo_added,
+            ("evidence", "caption") => c.caption,
+            ("evidence", "confirm") => c.photo_confirmed,
+            ("evidence", "remove") => c.photo_removed,
+            ("indicator", key) => return format!("{}: {key}", c.indicator),
+            ("settle", field) => return format!("{}: {field}", c.settled),
+            _ => return what.to_owned(),
+        };
+        words.to_owned()
     }
 }
 
@@ -327,5 +400,16 @@ mod tests {
         assert_eq!(Lang::parse("fr"), None);
         assert_eq!(Lang::Vi.texts().sign_in, "Đăng nhập");
         assert_eq!(Lang::En.texts().status(Status::Returned), "returned");
+    }
+
+    #[test]
+    fn changes_read_as_words_and_unknown_ones_as_they_are() {
+        let en = Lang::En.texts();
+        assert_eq!(en.change("status:submit"), "Submitted for review");
+        assert_eq!(en.change("evidence:add"), "Added a photo");
+        assert_eq!(en.change("indicator:cases"), "Updated an indicator: cases");
+        assert_eq!(Lang::Vi.texts().change("status:return"), "Trả lại");
+        assert_eq!(en.change("status:teleport"), "status:teleport");
+        assert_eq!(en.change("mystery"), "mystery");
     }
 }

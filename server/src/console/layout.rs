@@ -105,6 +105,29 @@ pub fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A capture time as written in evidence (RFC 3339, the camera's own offset) shown to the
+/// minute in that offset: `2026-11-24 13:35 (+07:00)`; anything unparsable as it is.
+pub fn captured(rfc3339: &str) -> String {
+    let format = time::format_description::well_known::Rfc3339;
+    match time::OffsetDateTime::parse(rfc3339, &format) {
+        Ok(t) => {
+            let offset = t.offset();
+            let sign = if offset.is_negative() { '-' } else { '+' };
+            format!(
+                "{}-{:02}-{:02} {:02}:{:02} ({sign}{:02}:{:02})",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                offset.whole_hours().unsigned_abs(),
+                offset.minutes_past_hour().unsigned_abs(),
+            )
+        }
+        Err(_) => rfc3339.to_owned(),
+    }
+}
+
 /// A status badge.
 pub fn badge(lang: Lang, status: Status) -> Markup {
     html! { span class={ "badge s-" (status.as_str()) } { (lang.texts().status(status)) } }
@@ -144,6 +167,19 @@ mod tests {
         let html = progress(Lang::En, &p).into_string();
         assert!(html.contains("1/3 met"), "{html}");
         assert!(html.contains("width:33.3%"), "{html}");
+    }
+
+    #[test]
+    fn capture_times_keep_the_camera_offset() {
+        assert_eq!(
+            captured("2026-11-24T13:35:44.882+07:00"),
+            "2026-11-24 13:35 (+07:00)"
+        );
+        assert_eq!(
+            captured("2026-11-24T06:35:44Z"),
+            "2026-11-24 06:35 (+00:00)"
+        );
+        assert_eq!(captured("yesterday"), "yesterday");
     }
 
     #[test]

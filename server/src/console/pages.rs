@@ -19,7 +19,7 @@ use wardcheck_core::photo::GeoPoint;
 
 use super::docs;
 use super::i18n::Lang;
-use super::layout::{self, badge, page, time};
+use super::layout::{self, badge, captured, page, time};
 use super::search;
 use super::session::Supervisor;
 use crate::AppState;
@@ -489,7 +489,7 @@ pub async fn criterion(
                         }
                         figcaption {
                             strong { (e.caption) }
-                            div { (t.captured_at) ": " (e.captured_at) }
+                            div { (t.captured_at) ": " (captured(&e.captured_at)) }
                             div { (t.gps) ": " (gps(lang, e, location.as_ref())) }
                             div { (e.officer) " · " (e.device) }
                             div { (t.signature) ": " (verdict(lang, verdicts.get(&e.photo).copied())) }
@@ -508,7 +508,7 @@ pub async fn criterion(
             h2 { (t.history) }
             table { tbody {
                 @for h in history.iter().rev() {
-                    tr { td { (time(h.at_ms)) } td { (h.by) } td.muted { (h.device) } td { (h.what) } }
+                    tr { td { (time(h.at_ms)) } td { (h.by) } td.muted { (h.device) } td { (t.change(&h.what)) } }
                 }
             } }
         },
