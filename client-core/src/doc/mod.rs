@@ -327,18 +327,42 @@ impl Assessment {
         state: &mut automerge::sync::State,
         message: automerge::sync::Message,
     ) -> Result<()> {
+        self.receive_sync_message_if(state, message, |_| true)
+            .map(|_| ())
+    }
+
+    /// Like [`Assessment::receive_sync_message`], and the result must also pass `accept`
+    /// (called on the assessment as it would be, only when the message brings changes):
+    /// if it returns false, the message is refused whole and nothing changes. Returns
+    /// whether the message was taken in. The document is copied once, whatever `accept`
+    /// does: the relay uses this to refuse reviews from officers' devices.
+    pub fn receive_sync_message_if(
+        &mut self,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+        accept: impl FnOnce(&Assessment) -> bool,
+    ) -> Result<bool> {
         use automerge::sync::SyncDoc;
         if message.changes.is_empty() {
             // Nothing to check: only heads and filters, which update `state`.
-            return Ok(self.doc.receive_sync_message(state, message)?);
+            self.doc.receive_sync_message(state, message)?;
+            return Ok(true);
         }
-        let mut incoming = self.doc.fork();
         let mut incoming_state = state.clone();
-        incoming.receive_sync_message(&mut incoming_state, message)?;
-        read::check_schema(&incoming)?;
-        self.doc = incoming.with_actor(self.doc.get_actor().clone());
+        let mut incoming = Assessment {
+            doc: self.doc.fork(),
+            template: self.template.clone(),
+        };
+        incoming
+            .doc
+            .receive_sync_message(&mut incoming_state, message)?;
+        read::check_schema(&incoming.doc)?;
+        if !accept(&incoming) {
+            return Ok(false);
+        }
+        self.doc = incoming.doc.with_actor(self.doc.get_actor().clone());
         *state = incoming_state;
-        Ok(())
+        Ok(true)
     }
 
     /// Merges another replica of the same assessment into this one.
