@@ -345,8 +345,13 @@ pub fn sync_now(
     observer: &dyn SyncObserver,
 ) -> Result<SyncReport, TransportError> {
     let mut report = SyncReport::default();
-    let (in_sync, unavailable) =
-        relay.retry(observer, || sync_documents(workspace, relay, observer))?;
+    // One host for every attempt: a document being fetched keeps what arrived before a
+    // connection dropped, so a link that drops every few KB still brings it in, part by
+    // part.
+    let mut host = WorkspaceHost::new(workspace);
+    let (in_sync, unavailable) = relay.retry(observer, || {
+        sync_documents(workspace, relay, observer, &mut host)
+    })?;
     report.documents_in_sync = in_sync;
     report.unavailable = unavailable;
     relay.retry(observer, || {
@@ -391,6 +396,7 @@ fn sync_documents(
     workspace: &Workspace,
     relay: &Relay,
     observer: &dyn SyncObserver,
+    host: &mut WorkspaceHost<'_>,
 ) -> Result<(usize, Vec<DocumentId>), TransportError> {
     let mut response = relay
         .agent
@@ -413,13 +419,12 @@ fn sync_documents(
         is_ephemeral: false,
     };
     let mut session = Session::initiate(workspace.device_id(), metadata);
-    let mut host = WorkspaceHost::new(workspace);
     for id in &ids {
         let state = workspace
             .sync_state(&relay.base, id)?
             .and_then(|bytes| SyncState::decode(&bytes).ok())
             .unwrap_or_default();
-        session.add_document(*id, state, &mut host)?;
+        session.add_document(*id, state, host)?;
     }
     let mut last_heard = Instant::now();
     loop {
@@ -446,7 +451,7 @@ fn sync_documents(
         match socket.read() {
             Ok(Message::Binary(frame)) => {
                 last_heard = Instant::now();
-                session.receive(&frame, &mut host)?;
+                session.receive(&frame, host)?;
             }
             Ok(Message::Close(_)) => {
                 return Err(TransportError::Network(

@@ -400,3 +400,37 @@ fn a_relay_killed_in_the_middle_of_a_sync_keeps_what_it_acknowledged() {
     );
     assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 600);
 }
+
+#[test]
+fn a_new_assessment_crosses_a_link_that_drops_every_8_kib_both_ways() {
+    let (relay, proxy) = relay_behind_proxy();
+    let a = Phone::enrol(&relay, &proxy.url, "officer-a1");
+    let b = Phone::enrol(&relay, &proxy.url, "officer-a2");
+    // A new assessment (its template alone is ~20 KB, ~7 KB compressed) and a day's
+    // work, never synced: more than one connection can carry.
+    let id = a
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    for n in 0..40 {
+        a.workspace
+            .add_comment(&id, None, &format!("nhận xét {n}: đã kiểm tra hồ sơ"))
+            .unwrap();
+    }
+    proxy.set_faults(Faults {
+        cut_up_after: Some(8 * 1024),
+        cut_down_after: Some(8 * 1024),
+        ..Faults::default()
+    });
+    a.sync();
+    let cuts_pushing = proxy.cuts();
+    // A fresh device fetches it over the same link.
+    b.sync();
+    assert!(cuts_pushing >= 1, "the push never hit the limit");
+    assert!(proxy.cuts() > cuts_pushing, "the fetch never hit the limit");
+    assert_eq!(
+        a.workspace.view(&id).unwrap(),
+        b.workspace.view(&id).unwrap()
+    );
+    assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 40);
+}

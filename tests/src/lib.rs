@@ -18,7 +18,10 @@ pub fn relay_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the program knows its own path");
     let name = format!("wardcheck-relay{}", std::env::consts::EXE_SUFFIX);
     let beside = exe.parent().map(|dir| dir.join(&name));
-    let above = exe.parent().and_then(Path::parent).map(|dir| dir.join(&name));
+    let above = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(&name));
     let binary = [beside, above]
         .into_iter()
         .flatten()

@@ -65,7 +65,15 @@ pub const DEFAULT_CACHED_DOCUMENTS: usize = 512;
 pub struct DocCache {
     capacity: usize,
     inner: Mutex<CacheInner>,
+    /// New documents being pushed, not complete assessments yet, by pusher and id.
+    pending: Mutex<HashMap<PendingKey, (Automerge, u64)>>,
 }
+
+/// Who pushes a new document (a device id), and which.
+type PendingKey = (String, DocumentId);
+
+/// At most this many incomplete pushes are kept; the oldest go first.
+const MAX_PENDING_PUSHES: usize = 256;
 
 #[derive(Default)]
 struct CacheInner {
@@ -136,7 +144,35 @@ impl DocCache {
         Self {
             capacity: capacity.max(1),
             inner: Mutex::new(CacheInner::default()),
+            pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Runs `f` on the incomplete push under `key` (`None` if there is none; set it to
+    /// `None` to drop it). At most [`MAX_PENDING_PUSHES`] are kept, the oldest dropped.
+    fn with_pending<T>(&self, key: &PendingKey, f: impl FnOnce(&mut Option<Automerge>) -> T) -> T {
+        let mut pending = lock(&self.pending);
+        let (mut slot, stamp) = match pending.remove(key) {
+            Some((doc, stamp)) => (Some(doc), stamp),
+            None => (
+                None,
+                pending.values().map(|(_, s)| s + 1).max().unwrap_or(0),
+            ),
+        };
+        let out = f(&mut slot);
+        if let Some(doc) = slot {
+            if pending.len() >= MAX_PENDING_PUSHES {
+                let oldest = pending
+                    .iter()
+                    .min_by_key(|(_, (_, s))| *s)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    pending.remove(&oldest);
+                }
+            }
+            pending.insert(key.clone(), (doc, stamp));
+        }
+        out
     }
 
     /// How many documents are in memory now.
@@ -293,6 +329,10 @@ async fn serve(mut socket: WebSocket, state: AppState, principal: Principal, war
             state.docs.clone(),
             wards,
             principal.role != Role::Officer,
+            principal
+                .device_id
+                .clone()
+                .unwrap_or_else(|| principal.user_id.clone()),
         ),
     ));
     loop {
@@ -346,24 +386,27 @@ pub struct RelayHost {
     wards: HashSet<String>,
     /// Whether this principal may add reviews.
     may_review: bool,
-    /// Documents a device is pushing that are not complete assessments yet.
-    pending: HashMap<DocumentId, Automerge>,
+    /// Who pushes new documents through this connection (the device, or the user).
+    pusher: String,
 }
 
 impl RelayHost {
     /// A host for a principal whose scope is `wards`, and who may add reviews or not.
+    /// `pusher` names who pushes through it (a device id): a new document pushed in
+    /// parts over several connections is put together under that name.
     pub fn new(
         store: Arc<RelayStore>,
         docs: Arc<DocCache>,
         wards: Vec<String>,
         may_review: bool,
+        pusher: String,
     ) -> Self {
         Self {
             store,
             docs,
             wards: wards.into_iter().collect(),
             may_review,
-            pending: HashMap::new(),
+            pusher,
         }
     }
 
@@ -498,8 +541,12 @@ impl SyncHost for RelayHost {
     }
 
     fn heads(&mut self, doc: &DocumentId) -> Option<Vec<ChangeHash>> {
-        if let Some(pending) = self.pending.get(doc) {
-            return Some(pending.get_heads());
+        let key = (self.pusher.clone(), *doc);
+        if let Some(heads) = self
+            .docs
+            .with_pending(&key, |p| p.as_ref().map(Automerge::get_heads))
+        {
+            return Some(heads);
         }
         let doc = self.open(doc).ok()??;
         Some(doc.read(Assessment::heads))
@@ -510,8 +557,13 @@ impl SyncHost for RelayHost {
         doc: &DocumentId,
         state: &mut SyncState,
     ) -> Result<Vec<SyncMessage>, HostError> {
-        if let Some(pending) = self.pending.get(doc) {
-            return Ok(generate_bounded(pending, state, DEFAULT_MESSAGE_BUDGET));
+        let key = (self.pusher.clone(), *doc);
+        let pending = self.docs.with_pending(&key, |p| {
+            p.as_ref()
+                .map(|pending| generate_bounded(pending, state, DEFAULT_MESSAGE_BUDGET))
+        });
+        if let Some(messages) = pending {
+            return Ok(messages);
         }
         match self.open(doc)? {
             Some(stored) => Ok(stored.read(|doc| doc.generate_sync_messages(state))),
@@ -532,17 +584,19 @@ impl SyncHost for RelayHost {
             // Checked on the copy the message is applied to: no other connection may ever
             // see a refused change. One view of the result serves the checks below.
             let mut view = None;
-            let taken = loaded.doc.receive_sync_message_if(state, message, |candidate| {
-                if candidate.heads() == before {
-                    return true;
-                }
-                let Ok(seen) = candidate.view() else {
-                    return false;
-                };
-                let allowed = may_review || review_count_in(&seen) <= reviews;
-                view = Some(seen);
-                allowed
-            });
+            let taken = loaded
+                .doc
+                .receive_sync_message_if(state, message, |candidate| {
+                    if candidate.heads() == before {
+                        return true;
+                    }
+                    let Ok(seen) = candidate.view() else {
+                        return false;
+                    };
+                    let allowed = may_review || review_count_in(&seen) <= reviews;
+                    view = Some(seen);
+                    allowed
+                });
             // Refused, not an assessment any more, or not Automerge: keep ours.
             if !matches!(taken, Ok(true)) {
                 return Err(HostError::Unavailable);
@@ -564,18 +618,29 @@ impl SyncHost for RelayHost {
             }
             return Ok(());
         }
-        // A document the relay does not have: only a peer that has it can push it.
-        if !self.pending.contains_key(id) && message.heads.is_empty() {
-            return Err(HostError::Unavailable);
-        }
-        let pending = self.pending.entry(*id).or_default();
-        pending
-            .receive_sync_message(state, message)
-            .map_err(|_| HostError::Unavailable)?;
-        let Ok(assessment) = Assessment::from_automerge(pending.clone()) else {
-            return Ok(()); // not complete yet
+        // A document the relay does not have: only a peer that has it can push it. What
+        // arrived is kept across connections until it reads as an assessment.
+        let key = (self.pusher.clone(), *id);
+        let complete = self.docs.with_pending(&key, |pending| {
+            if pending.is_none() && message.heads.is_empty() {
+                return Err(HostError::Unavailable);
+            }
+            let doc = pending.get_or_insert_with(Automerge::new);
+            if doc.receive_sync_message(state, message).is_err() {
+                *pending = None;
+                return Err(HostError::Unavailable);
+            }
+            match Assessment::from_automerge(doc.clone()) {
+                Ok(assessment) => {
+                    *pending = None;
+                    Ok(Some(assessment))
+                }
+                Err(_) => Ok(None), // not complete yet
+            }
+        })?;
+        let Some(assessment) = complete else {
+            return Ok(());
         };
-        self.pending.remove(id);
         let view = assessment.view().map_err(|_| HostError::Unavailable)?;
         if view.id != *id
             || !self.wards.contains(&view.unit.id)
@@ -680,7 +745,11 @@ mod tests {
             .unwrap();
         assert_eq!(note(&held), "seen");
         assert!(matches!(
-            cache.edit(&store, &DocumentId::for_assessment("nowhere", "2025"), |_| Ok(())),
+            cache.edit(
+                &store,
+                &DocumentId::for_assessment("nowhere", "2025"),
+                |_| Ok(())
+            ),
             Err(DocError::NotFound)
         ));
     }

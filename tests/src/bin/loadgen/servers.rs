@@ -62,13 +62,8 @@ pub fn start_relay(
         admin::add_unit(&store, &ward.id, &ward.name, UnitKind::Ward, Some(CITY))?;
         admin::add_user(&store, &officer, &officer, Role::Officer, &ward.id, None)?;
         for _ in 0..devices_per_ward {
-            let code = admin::enrol_code(
-                &store,
-                &officer,
-                Duration::from_secs(3600),
-                &relay.url,
-                now,
-            )?;
+            let code =
+                admin::enrol_code(&store, &officer, Duration::from_secs(3600), &relay.url, now)?;
             codes.push(code.code);
         }
     }
@@ -98,7 +93,9 @@ fn enrol_all(base: &str, codes: &[String]) -> Result<Vec<String>, SetupError> {
                     };
                     let Some(code) = codes.get(index) else { return };
                     match enrol(base, code, index) {
-                        Ok(token) => tokens.lock().unwrap_or_else(|p| p.into_inner())[index] = token,
+                        Ok(token) => {
+                            tokens.lock().unwrap_or_else(|p| p.into_inner())[index] = token
+                        }
                         Err(e) => {
                             *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                             return;
