@@ -2,6 +2,7 @@
 //! One test binary, topic modules.
 
 mod interop;
+mod load;
 mod security;
 mod support;
 mod sync;

@@ -18,8 +18,11 @@
 //!   reloaded from disk) and the connection closes, so nothing unstored is acknowledged.
 //!
 //! One in-memory copy of each document is shared by all connections ([`DocCache`]), so a
-//! device syncing now receives what another device pushed a moment ago. Protocol work and
-//! SQLite calls run on the blocking pool, never on the async workers.
+//! device syncing now receives what another device pushed a moment ago; the least
+//! recently used ones are dropped beyond its capacity and reloaded from the store. A new
+//! document pushed over several connections (a link that keeps dropping) is put together
+//! under the pushing device's id. Protocol work and SQLite calls run on the blocking
+//! pool, never on the async workers.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
