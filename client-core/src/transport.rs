@@ -20,7 +20,10 @@ use crate::blob::{BlobHash, BlobKind};
 use crate::doc::DocumentId;
 use crate::photo::PublicKey;
 use crate::sync::wire::PeerMetadata;
-use crate::sync::{DocStatus, Session, SessionError, SyncState, WorkspaceHost};
+use crate::sync::{
+    DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, Session, SessionError, SyncState,
+    WorkspaceHost,
+};
 use crate::{Enrolment, Workspace};
 
 /// Largest frame accepted from the relay.
@@ -349,8 +352,15 @@ pub fn sync_now(
     // connection dropped, so a link that drops every few KB still brings it in, part by
     // part.
     let mut host = WorkspaceHost::new(workspace);
+    let mut budget = DEFAULT_MESSAGE_BUDGET;
     let (in_sync, unavailable) = relay.retry(observer, || {
-        sync_documents(workspace, relay, observer, &mut host)
+        host.set_budget(budget);
+        let result = sync_documents(workspace, relay, observer, &mut host, budget);
+        if matches!(&result, Err(e) if e.is_transient()) {
+            // The link dropped in the middle: smaller messages next time, both ways.
+            budget = (budget / 2).max(MIN_MESSAGE_BUDGET);
+        }
+        result
     })?;
     report.documents_in_sync = in_sync;
     report.unavailable = unavailable;
@@ -370,8 +380,13 @@ struct ListedDocument {
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn connect(relay: &Relay) -> Result<Socket, TransportError> {
-    let ws_url = format!("{}/v1/sync", relay.base.replacen("http", "ws", 1));
+/// Opens the sync WebSocket; below the default message budget, asks the relay for
+/// messages of at most `budget` bytes of changes (`?budget=`).
+fn connect(relay: &Relay, budget: usize) -> Result<Socket, TransportError> {
+    let mut ws_url = format!("{}/v1/sync", relay.base.replacen("http", "ws", 1));
+    if budget < DEFAULT_MESSAGE_BUDGET {
+        ws_url.push_str(&format!("?budget={budget}"));
+    }
     let mut request = ws_url
         .into_client_request()
         .map_err(|_| TransportError::BadUrl)?;
@@ -397,6 +412,7 @@ fn sync_documents(
     relay: &Relay,
     observer: &dyn SyncObserver,
     host: &mut WorkspaceHost<'_>,
+    budget: usize,
 ) -> Result<(usize, Vec<DocumentId>), TransportError> {
     let mut response = relay
         .agent
@@ -413,7 +429,7 @@ fn sync_documents(
         .chain(listed.into_iter().map(|d| d.id))
         .collect();
 
-    let mut socket = connect(relay)?;
+    let mut socket = connect(relay, budget)?;
     let metadata = PeerMetadata {
         storage_id: Some(workspace.device_id().to_owned()),
         is_ephemeral: false,

@@ -356,13 +356,15 @@ impl Assessment {
         Ok(added)
     }
 
-    /// Our next sync messages for a peer (see [`crate::sync`]), each of bounded size;
-    /// empty when there is nothing to send.
+    /// Our next sync messages for a peer (see [`crate::sync`]), each carrying at most
+    /// about `budget` bytes of changes as sent ([`crate::sync::DEFAULT_MESSAGE_BUDGET`]
+    /// unless the link asks for less); empty when there is nothing to send.
     pub fn generate_sync_messages(
         &self,
         state: &mut automerge::sync::State,
+        budget: usize,
     ) -> Vec<automerge::sync::Message> {
-        crate::sync::generate_bounded(&self.doc, state, crate::sync::DEFAULT_MESSAGE_BUDGET)
+        crate::sync::generate_bounded(&self.doc, state, budget)
     }
 
     /// Applies a peer's sync message. Like [`Assessment::apply`], a message whose changes

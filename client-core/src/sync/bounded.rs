@@ -11,8 +11,14 @@ use std::collections::{BTreeSet, HashSet};
 use automerge::sync::{Message, MessageVersion, State, SyncDoc};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
-/// The default size of a sync message's changes, in bytes as sent (a V2 message's are compressed).
-pub const DEFAULT_MESSAGE_BUDGET: usize = 6 * 1024;
+/// The default size of a sync message's changes, in bytes as sent (a V2 message's are
+/// compressed). A phone whose connection drops in the middle of a sync asks for smaller
+/// ones on its next attempt, down to [`MIN_MESSAGE_BUDGET`].
+pub const DEFAULT_MESSAGE_BUDGET: usize = 16 * 1024;
+
+/// The smallest message budget a peer may ask for: a piece of the template (the largest
+/// change of a new document, [`crate::doc::TEMPLATE_PIECE_BYTES`] raw) fits.
+pub const MIN_MESSAGE_BUDGET: usize = 2 * 1024;
 
 /// The next sync message(s) for a peer, each carrying at most about `budget` bytes of
 /// changes as they go on the wire (a single larger change goes alone). Empty when there is

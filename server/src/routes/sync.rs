@@ -31,14 +31,15 @@ use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use serde::Deserialize;
 use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::{Assessment, AssessmentView, DocumentId};
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
-    DEFAULT_MESSAGE_BUDGET, HostError, Session, SyncHost, generate_bounded,
+    DEFAULT_MESSAGE_BUDGET, HostError, MIN_MESSAGE_BUDGET, Session, SyncHost, generate_bounded,
 };
 
 use crate::AppState;
@@ -292,11 +293,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The sync route's query (`token` is the auth layer's).
+#[derive(Debug, Deserialize)]
+struct SyncParams {
+    /// The largest sync message the device wants, in bytes of changes as sent: a phone on
+    /// a link that keeps dropping asks for smaller ones. Clamped to
+    /// [`MIN_MESSAGE_BUDGET`]..=[`DEFAULT_MESSAGE_BUDGET`].
+    budget: Option<usize>,
+}
+
 async fn upgrade(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    Query(params): Query<SyncParams>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    let budget = params
+        .budget
+        .unwrap_or(DEFAULT_MESSAGE_BUDGET)
+        .clamp(MIN_MESSAGE_BUDGET, DEFAULT_MESSAGE_BUDGET);
     let scope_of = principal.clone();
     let wards = state
         .db(move |store| store.wards_in_scope(&scope_of))
@@ -304,10 +319,16 @@ async fn upgrade(
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, principal, wards)))
+        .on_upgrade(move |socket| serve(socket, state, principal, wards, budget)))
 }
 
-async fn serve(mut socket: WebSocket, state: AppState, principal: Principal, wards: Vec<String>) {
+async fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    principal: Principal,
+    wards: Vec<String>,
+    budget: usize,
+) {
     let revoked_device = principal
         .device_id
         .as_deref()
@@ -336,6 +357,7 @@ async fn serve(mut socket: WebSocket, state: AppState, principal: Principal, war
                 .device_id
                 .clone()
                 .unwrap_or_else(|| principal.user_id.clone()),
+            budget,
         ),
     ));
     loop {
@@ -391,18 +413,22 @@ pub struct RelayHost {
     may_review: bool,
     /// Who pushes new documents through this connection (the device, or the user).
     pusher: String,
+    /// The size of the messages the peer wants, bytes of changes as sent.
+    budget: usize,
 }
 
 impl RelayHost {
     /// A host for a principal whose scope is `wards`, and who may add reviews or not.
     /// `pusher` names who pushes through it (a device id): a new document pushed in
-    /// parts over several connections is put together under that name.
+    /// parts over several connections is put together under that name. `budget` is the
+    /// size of the messages it sends (see [`generate_bounded`]).
     pub fn new(
         store: Arc<RelayStore>,
         docs: Arc<DocCache>,
         wards: Vec<String>,
         may_review: bool,
         pusher: String,
+        budget: usize,
     ) -> Self {
         Self {
             store,
@@ -410,6 +436,7 @@ impl RelayHost {
             wards: wards.into_iter().collect(),
             may_review,
             pusher,
+            budget,
         }
     }
 
@@ -563,13 +590,13 @@ impl SyncHost for RelayHost {
         let key = (self.pusher.clone(), *doc);
         let pending = self.docs.with_pending(&key, |p| {
             p.as_ref()
-                .map(|pending| generate_bounded(pending, state, DEFAULT_MESSAGE_BUDGET))
+                .map(|pending| generate_bounded(pending, state, self.budget))
         });
         if let Some(messages) = pending {
             return Ok(messages);
         }
         match self.open(doc)? {
-            Some(stored) => Ok(stored.read(|doc| doc.generate_sync_messages(state))),
+            Some(stored) => Ok(stored.read(|doc| doc.generate_sync_messages(state, self.budget))),
             None => Err(HostError::Unavailable),
         }
     }

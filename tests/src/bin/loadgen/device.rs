@@ -11,7 +11,8 @@ use wardcheck_core::doc::{Assessment, DocumentId};
 use wardcheck_core::model::Author;
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
-    DocStatus, HostError, Session, SessionError, SyncHost, SyncMessage, SyncState,
+    DEFAULT_MESSAGE_BUDGET, DocStatus, HostError, Session, SessionError, SyncHost, SyncMessage,
+    SyncState,
 };
 
 /// A sync that did not end in sync.
@@ -157,7 +158,9 @@ impl SyncHost for MemoryHost<'_> {
         if *doc != self.id {
             return Err(HostError::Unavailable);
         }
-        Ok(self.doc.generate_sync_messages(state))
+        Ok(self
+            .doc
+            .generate_sync_messages(state, DEFAULT_MESSAGE_BUDGET))
     }
 
     fn receive(
