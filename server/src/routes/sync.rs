@@ -703,7 +703,7 @@ impl SyncHost for RelayHost {
 mod tests {
     use std::sync::Arc;
 
-    use wardcheck_core::model::{Author, Unit, sample_templates};
+    use wardcheck_core::model::{Action, Author, Unit, sample_templates};
 
     use super::*;
     use crate::store::accounts::tests::seed;
@@ -751,6 +751,65 @@ mod tests {
         assert_eq!(reloaded.read(Assessment::heads), heads);
         assert_eq!(note(&reloaded), "kept");
         assert!(cache.get(&b).is_none());
+    }
+
+    #[test]
+    fn the_same_new_assessment_pushed_twice_at_once_is_merged() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let store = Arc::new(store);
+        let id = stored(&store, "ngo-may");
+        let docs = Arc::new(DocCache::new(4));
+        let host = |may_review| {
+            let wards = vec!["ngo-may".to_owned()];
+            RelayHost::new(
+                store.clone(),
+                docs.clone(),
+                wards,
+                may_review,
+                "d".into(),
+                4096,
+            )
+        };
+        // Another device created the same assessment offline (the same first changes)
+        // and pushed it while the first push was being stored.
+        let unit = Unit {
+            id: "ngo-may".into(),
+            name: "Ward ngo-may".into(),
+            city: "Kon Tum".into(),
+            province: "Kon Tum".into(),
+        };
+        let mut pushed =
+            Assessment::create(&unit, "2025", Arc::new(sample_templates().remove(1))).unwrap();
+        let officer = Author::new("officer-a", "phone");
+        pushed
+            .set_note("c01", "from the second phone", &officer, 1)
+            .unwrap();
+        host(false).merge_into_stored(&id, &pushed).unwrap();
+        // Stored, not only in memory: it survives eviction.
+        docs.forget(&id);
+        let reloaded = docs.open(&store, &id).unwrap().unwrap();
+        assert_eq!(note(&reloaded), "from the second phone");
+        // An officer's copy carrying a review is refused whole; a reviewer's is taken.
+        pushed
+            .step("c01", Action::Submit, None, &officer, 2)
+            .unwrap();
+        pushed
+            .step("c01", Action::Approve, None, &officer, 3)
+            .unwrap();
+        assert_eq!(
+            host(false).merge_into_stored(&id, &pushed),
+            Err(HostError::Unavailable)
+        );
+        assert_eq!(
+            docs.open(&store, &id).unwrap().unwrap().read(review_count),
+            0
+        );
+        host(true).merge_into_stored(&id, &pushed).unwrap();
+        assert_eq!(
+            docs.open(&store, &id).unwrap().unwrap().read(review_count),
+            1
+        );
     }
 
     #[test]
