@@ -398,12 +398,9 @@ mod tests {
         let (_dir, store) = temp_store();
         seed(&store);
         let (a, b) = (doc("ngo-may"), doc("tran-hung-dao"));
-        store
-            .insert_document(&a, "ngo-may", b"s", b"h", &[])
-            .unwrap();
-        store
-            .insert_document(&b, "tran-hung-dao", b"s", b"h", &[])
-            .unwrap();
+        for (id, ward) in [(a, "ngo-may"), (b, "tran-hung-dao")] {
+            store.insert_document(&id, ward, b"s", b"h", &[]).unwrap();
+        }
         // Many writers at once (some share a commit); one append names no document and
         // fails alone.
         let results: Vec<(usize, StoreResult<i64>)> = std::thread::scope(|scope| {
