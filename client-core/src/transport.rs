@@ -20,7 +20,10 @@ use crate::blob::{BlobHash, BlobKind};
 use crate::doc::DocumentId;
 use crate::photo::PublicKey;
 use crate::sync::wire::PeerMetadata;
-use crate::sync::{DocStatus, Session, SessionError, SyncState, WorkspaceHost};
+use crate::sync::{
+    DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, Session, SessionError, SyncState,
+    WorkspaceHost,
+};
 use crate::{Enrolment, Workspace};
 
 /// Largest frame accepted from the relay.
@@ -345,8 +348,20 @@ pub fn sync_now(
     observer: &dyn SyncObserver,
 ) -> Result<SyncReport, TransportError> {
     let mut report = SyncReport::default();
-    let (in_sync, unavailable) =
-        relay.retry(observer, || sync_documents(workspace, relay, observer))?;
+    // One host for every attempt: a document being fetched keeps what arrived before a
+    // connection dropped, so a link that drops every few KB still brings it in, part by
+    // part.
+    let mut host = WorkspaceHost::new(workspace);
+    let mut budget = DEFAULT_MESSAGE_BUDGET;
+    let (in_sync, unavailable) = relay.retry(observer, || {
+        host.set_budget(budget);
+        let result = sync_documents(workspace, relay, observer, &mut host, budget);
+        if matches!(&result, Err(e) if e.is_transient()) {
+            // The link dropped in the middle: smaller messages next time, both ways.
+            budget = (budget / 2).max(MIN_MESSAGE_BUDGET);
+        }
+        result
+    })?;
     report.documents_in_sync = in_sync;
     report.unavailable = unavailable;
     relay.retry(observer, || {
@@ -365,8 +380,13 @@ struct ListedDocument {
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn connect(relay: &Relay) -> Result<Socket, TransportError> {
-    let ws_url = format!("{}/v1/sync", relay.base.replacen("http", "ws", 1));
+/// Opens the sync WebSocket; below the default message budget, asks the relay for
+/// messages of at most `budget` bytes of changes (`?budget=`).
+fn connect(relay: &Relay, budget: usize) -> Result<Socket, TransportError> {
+    let mut ws_url = format!("{}/v1/sync", relay.base.replacen("http", "ws", 1));
+    if budget < DEFAULT_MESSAGE_BUDGET {
+        ws_url.push_str(&format!("?budget={budget}"));
+    }
     let mut request = ws_url
         .into_client_request()
         .map_err(|_| TransportError::BadUrl)?;
@@ -391,6 +411,8 @@ fn sync_documents(
     workspace: &Workspace,
     relay: &Relay,
     observer: &dyn SyncObserver,
+    host: &mut WorkspaceHost<'_>,
+    budget: usize,
 ) -> Result<(usize, Vec<DocumentId>), TransportError> {
     let mut response = relay
         .agent
@@ -407,19 +429,18 @@ fn sync_documents(
         .chain(listed.into_iter().map(|d| d.id))
         .collect();
 
-    let mut socket = connect(relay)?;
+    let mut socket = connect(relay, budget)?;
     let metadata = PeerMetadata {
         storage_id: Some(workspace.device_id().to_owned()),
         is_ephemeral: false,
     };
     let mut session = Session::initiate(workspace.device_id(), metadata);
-    let mut host = WorkspaceHost::new(workspace);
     for id in &ids {
         let state = workspace
             .sync_state(&relay.base, id)?
             .and_then(|bytes| SyncState::decode(&bytes).ok())
             .unwrap_or_default();
-        session.add_document(*id, state, &mut host)?;
+        session.add_document(*id, state, host)?;
     }
     let mut last_heard = Instant::now();
     loop {
@@ -446,7 +467,7 @@ fn sync_documents(
         match socket.read() {
             Ok(Message::Binary(frame)) => {
                 last_heard = Instant::now();
-                session.receive(&frame, &mut host)?;
+                session.receive(&frame, host)?;
             }
             Ok(Message::Close(_)) => {
                 return Err(TransportError::Network(

@@ -556,14 +556,16 @@ impl Workspace {
         Ok(self.lock().doc(id)?.heads())
     }
 
-    /// Our next sync messages for a peer about an assessment (bounded in size; empty when
-    /// there is nothing to send).
+    /// Our next sync messages for a peer about an assessment, each carrying at most about
+    /// `budget` bytes of changes (see [`crate::sync::generate_bounded`]); empty when there
+    /// is nothing to send.
     pub fn generate_sync_messages(
         &self,
         id: &DocumentId,
         state: &mut SyncState,
+        budget: usize,
     ) -> Result<Vec<SyncMessage>> {
-        Ok(self.lock().doc(id)?.generate_sync_messages(state))
+        Ok(self.lock().doc(id)?.generate_sync_messages(state, budget))
     }
 
     /// Applies a peer's sync message; new changes are stored before this returns.

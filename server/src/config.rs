@@ -15,6 +15,7 @@
 //! blob_timeout_secs = 600              # a whole photo upload or download
 //! revocation_poll_ms = 500
 //! shutdown_grace_secs = 10             # how long in-flight requests may finish
+//! cached_documents = 512               # assessments kept in memory for sync (LRU)
 //! metrics_remote = false               # /metrics only from loopback unless true
 //! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
 //! ```
@@ -51,6 +52,8 @@ pub struct Settings {
     pub revocation_poll_ms: Option<u64>,
     /// Grace period for in-flight requests on shutdown, seconds.
     pub shutdown_grace_secs: Option<u64>,
+    /// Assessments kept in memory for sync.
+    pub cached_documents: Option<usize>,
     /// Answer `/metrics` to non-loopback peers too.
     pub metrics_remote: Option<bool>,
     /// Log filter (`RUST_LOG` syntax).
@@ -86,6 +89,7 @@ impl Settings {
             blob_timeout_secs: self.blob_timeout_secs.or(lower.blob_timeout_secs),
             revocation_poll_ms: self.revocation_poll_ms.or(lower.revocation_poll_ms),
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
+            cached_documents: self.cached_documents.or(lower.cached_documents),
             metrics_remote: self.metrics_remote.or(lower.metrics_remote),
             log: self.log.or(lower.log),
         }
@@ -145,6 +149,8 @@ pub struct Config {
     pub revocation_poll: Duration,
     /// Grace period on shutdown (default 10 s).
     pub shutdown_grace: Duration,
+    /// Assessments kept in memory for sync (default 512; least recently used dropped).
+    pub cached_documents: usize,
     /// Whether `/metrics` answers non-loopback peers (default false).
     pub metrics_remote: bool,
     /// Log filter (default `info`).
@@ -197,6 +203,9 @@ impl Config {
             blob_timeout: Duration::from_secs(s.blob_timeout_secs.unwrap_or(600)),
             revocation_poll: Duration::from_millis(s.revocation_poll_ms.unwrap_or(500)),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+            cached_documents: s
+                .cached_documents
+                .unwrap_or(crate::routes::DEFAULT_CACHED_DOCUMENTS),
             metrics_remote: s.metrics_remote.unwrap_or(false),
             log: s.log.unwrap_or_else(|| "info".to_owned()),
         };
@@ -205,6 +214,9 @@ impl Config {
         }
         if config.request_timeout.is_zero() || config.blob_timeout.is_zero() {
             return Err(ConfigError::Invalid("timeouts must be above zero"));
+        }
+        if config.cached_documents == 0 {
+            return Err(ConfigError::Invalid("cached_documents must be at least 1"));
         }
         if config.revocation_poll < Duration::from_millis(10) {
             return Err(ConfigError::Invalid(

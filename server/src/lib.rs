@@ -41,6 +41,7 @@ pub use auth::{Principal, Role};
 pub use config::Config;
 pub use error::{AppError, AppJson};
 pub use revocation::Revocations;
+pub use routes::{DocCache, DocError, SharedDoc};
 pub use state::{AppState, OpenError, Shutdown};
 pub use store::RelayStore;
 

@@ -61,6 +61,10 @@ struct ServeArgs {
     /// Largest photo accepted, in bytes [default: 20 MiB].
     #[arg(long, env = "WARDCHECK_MAX_BLOB_BYTES", value_name = "BYTES")]
     max_blob_bytes: Option<u64>,
+    /// Assessments kept in memory for sync; the least recently used beyond this are
+    /// dropped and reloaded from disk when needed [default: 512].
+    #[arg(long, env = "WARDCHECK_CACHED_DOCUMENTS", value_name = "N")]
+    cached_documents: Option<usize>,
     /// Let non-loopback peers read /metrics.
     #[arg(long, env = "WARDCHECK_METRICS_REMOTE")]
     metrics_remote: bool,
@@ -204,6 +208,7 @@ fn run_serve(common: &Common, args: ServeArgs) -> Result<(), String> {
             tls_cert: args.tls_cert,
             tls_key: args.tls_key,
             max_blob_bytes: args.max_blob_bytes,
+            cached_documents: args.cached_documents,
             metrics_remote: args.metrics_remote.then_some(true),
             log: args.log,
             ..Settings::default()

@@ -60,6 +60,7 @@ impl AppState {
             OpenError::Io(io::Error::other(format!("cannot read revocations: {err}")))
         })?;
         revocations.spawn_poller(store.clone(), config.revocation_poll);
+        let docs = Arc::new(DocCache::new(config.cached_documents));
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -67,7 +68,7 @@ impl AppState {
             revocations,
             metrics,
             shutdown: Shutdown::new(),
-            docs: Arc::new(DocCache::default()),
+            docs,
             relay_id: "wardcheck-relay".into(),
         })
     }

@@ -3,6 +3,7 @@
 
 mod console;
 mod interop;
+mod load;
 mod node;
 mod security;
 mod support;

@@ -88,13 +88,7 @@ pub fn populate(relay: &Relay) {
 pub fn relay_behind_proxy() -> (Relay, Proxy) {
     let relay = Relay::start();
     populate(&relay);
-    let port: u16 = relay
-        .url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("the relay URL ends with its port");
-    let proxy = Proxy::start(port);
+    let proxy = Proxy::start(relay.port());
     (relay, proxy)
 }
 

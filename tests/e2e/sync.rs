@@ -1,7 +1,8 @@
 //! Phones and a supervisor syncing through a real relay.
 
 use harness::Relay;
-use harness::proxy::Faults;
+use harness::proxy::{Faults, Proxy};
+use wardcheck_core::doc::DocumentId;
 use wardcheck_core::model::{Action, Status};
 use wardcheck_core::testing::jpeg;
 
@@ -297,8 +298,9 @@ fn sync_converges_through_duplicated_frames_and_a_slow_link() {
     assert_eq!(a.workspace.view(&id).unwrap().criteria[1].note, "from b");
 }
 
-#[test]
-fn a_link_that_drops_every_few_kilobytes_still_converges() {
+/// A relay behind a proxy, two phones of ward A enrolled through it, and a new
+/// assessment on the first, not synced yet.
+fn two_phones_and_a_new_assessment() -> (Relay, Proxy, Phone, Phone, DocumentId) {
     let (relay, proxy) = relay_behind_proxy();
     let a = Phone::enrol(&relay, &proxy.url, "officer-a1");
     let b = Phone::enrol(&relay, &proxy.url, "officer-a2");
@@ -306,6 +308,21 @@ fn a_link_that_drops_every_few_kilobytes_still_converges() {
         .workspace
         .create_assessment(&ward_a(), "2025", &template())
         .unwrap();
+    (relay, proxy, a, b, id)
+}
+
+/// Every connection through `proxy` dies after `bytes` in either direction.
+fn cut_both_ways(proxy: &Proxy, bytes: u64) {
+    proxy.set_faults(Faults {
+        cut_up_after: Some(bytes),
+        cut_down_after: Some(bytes),
+        ..Faults::default()
+    });
+}
+
+#[test]
+fn a_link_that_drops_every_few_kilobytes_still_converges() {
+    let (_relay, proxy, a, b, id) = two_phones_and_a_new_assessment();
     // Days offline: many edits make a history far bigger than what one connection carries.
     for n in 0..150 {
         a.workspace
@@ -327,11 +344,7 @@ fn a_link_that_drops_every_few_kilobytes_still_converges() {
         .add_photo(&id, "c03", &jpeg(1600, 1200, 9), "", None)
         .unwrap();
     // Every connection dies after 24 KiB in either direction.
-    proxy.set_faults(Faults {
-        cut_up_after: Some(24 * 1024),
-        cut_down_after: Some(24 * 1024),
-        ..Faults::default()
-    });
+    cut_both_ways(&proxy, 24 * 1024);
     a.sync();
     b.sync();
     assert!(
@@ -399,4 +412,28 @@ fn a_relay_killed_in_the_middle_of_a_sync_keeps_what_it_acknowledged() {
         a.workspace.view(&id).unwrap()
     );
     assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 600);
+}
+
+#[test]
+fn a_new_assessment_crosses_a_link_that_drops_every_8_kib_both_ways() {
+    // A new assessment (its template alone is ~20 KB, ~7 KB compressed) and a day's
+    // work, never synced: more than one connection can carry.
+    let (_relay, proxy, a, b, id) = two_phones_and_a_new_assessment();
+    for n in 0..40 {
+        a.workspace
+            .add_comment(&id, None, &format!("nhận xét {n}: đã kiểm tra hồ sơ"))
+            .unwrap();
+    }
+    cut_both_ways(&proxy, 8 * 1024);
+    a.sync();
+    let cuts_pushing = proxy.cuts();
+    // A fresh device fetches it over the same link.
+    b.sync();
+    assert!(cuts_pushing >= 1, "the push never hit the limit");
+    assert!(proxy.cuts() > cuts_pushing, "the fetch never hit the limit");
+    assert_eq!(
+        a.workspace.view(&id).unwrap(),
+        b.workspace.view(&id).unwrap()
+    );
+    assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 40);
 }

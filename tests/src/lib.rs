@@ -9,24 +9,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The relay binary: `WARDCHECK_RELAY_BIN`, or the one cargo built next to this test.
+/// The relay binary: `WARDCHECK_RELAY_BIN`, or the one cargo built next to this program
+/// (a test in `target/<profile>/deps/`, or the load generator in `target/<profile>/`).
 pub fn relay_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("WARDCHECK_RELAY_BIN") {
         return PathBuf::from(path);
     }
-    // target/<profile>/deps/e2e-<hash>  →  target/<profile>/wardcheck-relay
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let profile_dir = exe
+    let exe = std::env::current_exe().expect("the program knows its own path");
+    let name = format!("wardcheck-relay{}", std::env::consts::EXE_SUFFIX);
+    let beside = exe.parent().map(|dir| dir.join(&name));
+    let above = exe
         .parent()
         .and_then(Path::parent)
-        .expect("the test runs from target/<profile>/deps");
-    let binary = profile_dir.join(format!("wardcheck-relay{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: `cargo test --workspace` builds it (or run `cargo build -p wardcheck-relay`)",
-        binary.display()
-    );
-    binary
+        .map(|dir| dir.join(&name));
+    let binary = [beside, above]
+        .into_iter()
+        .flatten()
+        .find(|path| path.exists());
+    binary.unwrap_or_else(|| {
+        panic!(
+            "no {name} next to {}: `cargo test --workspace` builds it (or run \
+             `cargo build -p wardcheck-relay`, with `--release` for the load generator)",
+            exe.display()
+        )
+    })
 }
 
 /// A running relay with its own data folder.
@@ -55,6 +61,16 @@ impl Relay {
     /// The data folder.
     pub fn data_dir(&self) -> &Path {
         self.data.path()
+    }
+
+    /// The relay process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn spawn(&mut self, listen: &str) {

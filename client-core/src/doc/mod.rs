@@ -16,7 +16,8 @@
 //! ├─ schema: 1
 //! ├─ unit: { id, name, city, province }
 //! ├─ period: "2025"
-//! ├─ template: { id, version, json }        the whole template, fixed for the document
+//! ├─ template: { id, version, parts,       the whole template, fixed for the document:
+//! │              json: [ str ] }            its JSON cut into `parts` pieces (see below)
 //! ├─ criteria: { <criterion id>: {
 //! │     note: Text                          collaborative text
 //! │     evidence: { <photo sha256>: { thumbnail, phash, width, height, caption,
@@ -28,6 +29,13 @@
 //! ├─ indicators_previous: { <key>: int }    the previous period's, for comparison
 //! └─ comments: [ { criterion, by, device, at, text } ]
 //! ```
+//!
+//! The first changes (the *genesis*) are deterministic: the first puts everything but the
+//! template's JSON, and each of the next appends one piece of at most
+//! [`TEMPLATE_PIECE_BYTES`] to `template.json`, so no change is bigger than a sync message
+//! (a 20 KB template in one change could not cross a link that drops every 8 KB). A
+//! document reads as an assessment once all `parts` pieces are there. (Documents whose
+//! `json` is one string, from before, still read.)
 //!
 //! Evidence is never deleted, only flagged `removed`, so no concurrent edit can lose a
 //! photo. Every change carries a JSON message naming its author, device, what it did and
@@ -140,12 +148,33 @@ pub struct Assessment {
     template: Arc<Template>,
 }
 
+/// The largest piece of a template's JSON in one change of a new document, in bytes.
+pub const TEMPLATE_PIECE_BYTES: usize = 2 * 1024;
+
+/// `json` cut into pieces of at most [`TEMPLATE_PIECE_BYTES`] (at character boundaries).
+fn template_pieces(json: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = json;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(TEMPLATE_PIECE_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
 impl Assessment {
     /// Creates the assessment of `unit` for `period` from `template`.
     ///
-    /// The first change is *deterministic*: the same unit, period and template give the
-    /// same document id and byte-identical first change on every device, so officers who
-    /// create it offline at the same time end up with one document, not two.
+    /// The first changes are *deterministic*: the same unit, period and template give the
+    /// same document id and byte-identical first changes on every device, so officers who
+    /// create it offline at the same time end up with one document, not two. They are
+    /// one change with the structure, then one per piece of the template's JSON (see the
+    /// module docs), each smaller than a sync message.
     pub fn create(unit: &Unit, period: &str, template: Arc<Template>) -> Result<Self> {
         validate_unit(unit)?;
         validate_period(period)?;
@@ -163,34 +192,50 @@ impl Assessment {
             what: "create".into(),
             c: None,
         };
-        doc.transact_with(
-            |_| commit_options(&note, 0),
-            |tx| -> Result<()> {
-                tx.put(ROOT, "schema", SCHEMA_VERSION)?;
-                let u = tx.put_object(ROOT, "unit", ObjType::Map)?;
-                tx.put(&u, "id", unit.id.as_str())?;
-                tx.put(&u, "name", unit.name.as_str())?;
-                tx.put(&u, "city", unit.city.as_str())?;
-                tx.put(&u, "province", unit.province.as_str())?;
-                tx.put(ROOT, "period", period)?;
-                let t = tx.put_object(ROOT, "template", ObjType::Map)?;
-                tx.put(&t, "id", template.id.as_str())?;
-                tx.put(&t, "version", u64::from(template.version))?;
-                tx.put(&t, "json", template_json.as_str())?;
-                let criteria = tx.put_object(ROOT, "criteria", ObjType::Map)?;
-                for criterion in &template.criteria {
-                    let c = tx.put_object(&criteria, criterion.id.as_str(), ObjType::Map)?;
-                    tx.put_object(&c, "note", ObjType::Text)?;
-                    tx.put_object(&c, "evidence", ObjType::Map)?;
-                    tx.put_object(&c, "log", ObjType::List)?;
-                }
-                tx.put_object(ROOT, "indicators", ObjType::Map)?;
-                tx.put_object(ROOT, "indicators_previous", ObjType::Map)?;
-                tx.put_object(ROOT, "comments", ObjType::List)?;
-                Ok(())
-            },
-        )
-        .map_err(|failure| failure.error)?;
+        let pieces = template_pieces(&template_json);
+        let json = doc
+            .transact_with(
+                |_| commit_options(&note, 0),
+                |tx| -> Result<ObjId> {
+                    tx.put(ROOT, "schema", SCHEMA_VERSION)?;
+                    let u = tx.put_object(ROOT, "unit", ObjType::Map)?;
+                    tx.put(&u, "id", unit.id.as_str())?;
+                    tx.put(&u, "name", unit.name.as_str())?;
+                    tx.put(&u, "city", unit.city.as_str())?;
+                    tx.put(&u, "province", unit.province.as_str())?;
+                    tx.put(ROOT, "period", period)?;
+                    let t = tx.put_object(ROOT, "template", ObjType::Map)?;
+                    tx.put(&t, "id", template.id.as_str())?;
+                    tx.put(&t, "version", u64::from(template.version))?;
+                    tx.put(&t, "parts", pieces.len() as u64)?;
+                    let json = tx.put_object(&t, "json", ObjType::List)?;
+                    let criteria = tx.put_object(ROOT, "criteria", ObjType::Map)?;
+                    for criterion in &template.criteria {
+                        let c = tx.put_object(&criteria, criterion.id.as_str(), ObjType::Map)?;
+                        tx.put_object(&c, "note", ObjType::Text)?;
+                        tx.put_object(&c, "evidence", ObjType::Map)?;
+                        tx.put_object(&c, "log", ObjType::List)?;
+                    }
+                    tx.put_object(ROOT, "indicators", ObjType::Map)?;
+                    tx.put_object(ROOT, "indicators_previous", ObjType::Map)?;
+                    tx.put_object(ROOT, "comments", ObjType::List)?;
+                    Ok(json)
+                },
+            )
+            .map_err(|failure| failure.error)?
+            .result;
+        // One change per piece: same actor, time 0, so these too are the same bytes on
+        // every device. No message: they are part of the creation, not history entries.
+        for (n, piece) in pieces.iter().enumerate() {
+            doc.transact_with(
+                |_| CommitOptions::default().with_time(0),
+                |tx| -> Result<()> {
+                    tx.insert(&json, n, *piece)?;
+                    Ok(())
+                },
+            )
+            .map_err(|failure| failure.error)?;
+        }
         doc.set_actor(ActorId::random());
         Ok(Self { doc, template })
     }
@@ -311,13 +356,15 @@ impl Assessment {
         Ok(added)
     }
 
-    /// Our next sync messages for a peer (see [`crate::sync`]), each of bounded size;
-    /// empty when there is nothing to send.
+    /// Our next sync messages for a peer (see [`crate::sync`]), each carrying at most
+    /// about `budget` bytes of changes as sent ([`crate::sync::DEFAULT_MESSAGE_BUDGET`]
+    /// unless the link asks for less); empty when there is nothing to send.
     pub fn generate_sync_messages(
         &self,
         state: &mut automerge::sync::State,
+        budget: usize,
     ) -> Vec<automerge::sync::Message> {
-        crate::sync::generate_bounded(&self.doc, state, crate::sync::DEFAULT_MESSAGE_BUDGET)
+        crate::sync::generate_bounded(&self.doc, state, budget)
     }
 
     /// Applies a peer's sync message. Like [`Assessment::apply`], a message whose changes
@@ -327,18 +374,42 @@ impl Assessment {
         state: &mut automerge::sync::State,
         message: automerge::sync::Message,
     ) -> Result<()> {
+        self.receive_sync_message_if(state, message, |_| true)
+            .map(|_| ())
+    }
+
+    /// Like [`Assessment::receive_sync_message`], and the result must also pass `accept`
+    /// (called on the assessment as it would be, only when the message brings changes):
+    /// if it returns false, the message is refused whole and nothing changes. Returns
+    /// whether the message was taken in. The document is copied once, whatever `accept`
+    /// does: the relay uses this to refuse reviews from officers' devices.
+    pub fn receive_sync_message_if(
+        &mut self,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+        accept: impl FnOnce(&Assessment) -> bool,
+    ) -> Result<bool> {
         use automerge::sync::SyncDoc;
         if message.changes.is_empty() {
             // Nothing to check: only heads and filters, which update `state`.
-            return Ok(self.doc.receive_sync_message(state, message)?);
+            self.doc.receive_sync_message(state, message)?;
+            return Ok(true);
         }
-        let mut incoming = self.doc.fork();
         let mut incoming_state = state.clone();
-        incoming.receive_sync_message(&mut incoming_state, message)?;
-        read::check_schema(&incoming)?;
-        self.doc = incoming.with_actor(self.doc.get_actor().clone());
+        let mut incoming = Assessment {
+            doc: self.doc.fork(),
+            template: self.template.clone(),
+        };
+        incoming
+            .doc
+            .receive_sync_message(&mut incoming_state, message)?;
+        read::check_schema(&incoming.doc)?;
+        if !accept(&incoming) {
+            return Ok(false);
+        }
+        self.doc = incoming.doc.with_actor(self.doc.get_actor().clone());
         *state = incoming_state;
-        Ok(())
+        Ok(true)
     }
 
     /// Merges another replica of the same assessment into this one.

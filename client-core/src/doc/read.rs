@@ -1,6 +1,8 @@
 //! The read side: turning a document into views.
 
-use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, ValueRef};
+use automerge::{
+    Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{Assessment, DocumentId, Evidence, SCHEMA_VERSION, Shape};
@@ -304,10 +306,30 @@ impl Fields {
     }
 }
 
-/// Parses the template stored in the document.
+/// Parses the template stored in the document: its JSON in `parts` pieces (all of them
+/// there, or the document is not complete yet), or in one string.
 pub(super) fn template_of(doc: &Automerge) -> Result<Template> {
     let t = Shape.map(doc, &ROOT, "template")?;
-    Ok(Template::from_json(&string(doc, &t, "json")?)?)
+    let json = match doc.get(&t, "json")? {
+        Some((Value::Object(ObjType::List), pieces)) => {
+            let expected = scalar(doc, &t, "parts").as_ref().and_then(as_uint);
+            let mut json = String::new();
+            let mut count = 0u64;
+            for item in doc.list_range(&pieces, ..) {
+                match item.value {
+                    ValueRef::Scalar(ScalarValueRef::Str(piece)) => json.push_str(&piece),
+                    _ => return Err(Error::Malformed("a template piece is not text".into())),
+                }
+                count += 1;
+            }
+            if expected != Some(count) {
+                return Err(Error::Malformed("the template is incomplete".into()));
+            }
+            json
+        }
+        _ => string(doc, &t, "json")?,
+    };
+    Ok(Template::from_json(&json)?)
 }
 
 /// Checks the parts every view relies on.

@@ -65,6 +65,28 @@ fn officers_creating_the_same_assessment_offline_get_one_document() {
 }
 
 #[test]
+fn the_first_changes_are_the_same_bytes_everywhere_and_each_is_small() {
+    let raw = |doc: &Assessment| -> Vec<Vec<u8>> {
+        doc.automerge()
+            .get_changes(&[])
+            .iter()
+            .map(|change| change.raw_bytes().to_vec())
+            .collect()
+    };
+    let (a, b) = (raw(&new_assessment()), raw(&new_assessment()));
+    assert_eq!(a, b);
+    // The ~20 KB template travels in pieces, none bigger than a sync message.
+    assert!(a.len() > 5, "{} changes", a.len());
+    let sizes: Vec<usize> = a.iter().map(Vec::len).collect();
+    assert!(
+        sizes
+            .iter()
+            .all(|&size| size <= TEMPLATE_PIECE_BYTES + 1024),
+        "{sizes:?}"
+    );
+}
+
+#[test]
 fn bad_units_and_periods_are_refused() {
     let mut unit = sample_unit();
     assert!(matches!(

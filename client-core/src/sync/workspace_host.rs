@@ -15,15 +15,23 @@ use crate::doc::{Assessment, DocumentId};
 pub struct WorkspaceHost<'a> {
     workspace: &'a Workspace,
     fetching: HashMap<DocumentId, Automerge>,
+    budget: usize,
 }
 
 impl<'a> WorkspaceHost<'a> {
-    /// A host over `workspace`.
+    /// A host over `workspace`, sending messages of [`super::DEFAULT_MESSAGE_BUDGET`].
     pub fn new(workspace: &'a Workspace) -> Self {
         Self {
             workspace,
             fetching: HashMap::new(),
+            budget: super::DEFAULT_MESSAGE_BUDGET,
         }
+    }
+
+    /// Sends messages carrying at most about `budget` bytes of changes from now on (at
+    /// least [`super::MIN_MESSAGE_BUDGET`]): smaller ones for a link that keeps dropping.
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget.max(super::MIN_MESSAGE_BUDGET);
     }
 
     fn stored(&self, doc: &DocumentId) -> Result<bool, HostError> {
@@ -51,15 +59,11 @@ impl SyncHost for WorkspaceHost<'_> {
         if self.stored(doc)? {
             return self
                 .workspace
-                .generate_sync_messages(doc, state)
+                .generate_sync_messages(doc, state, self.budget)
                 .map_err(failed);
         }
         let fetching = self.fetching.entry(*doc).or_default();
-        Ok(super::generate_bounded(
-            fetching,
-            state,
-            super::DEFAULT_MESSAGE_BUDGET,
-        ))
+        Ok(super::generate_bounded(fetching, state, self.budget))
     }
 
     fn receive(

@@ -3,22 +3,22 @@
 //! here is what the next sync message carries to the phones.
 //!
 //! A console edit (review, settled conflict) is an Automerge change authored by the
-//! supervisor on device [`CONSOLE_DEVICE`]. It is made on a copy of the shared document,
-//! appended to the store (chunk and heads in one transaction, `synchronous=FULL`), and
-//! only then put in place of the shared copy, under the same lock the sync connections
-//! take: nothing unstored is ever seen by a phone.
+//! supervisor on device [`CONSOLE_DEVICE`], made through [`DocCache::edit`]: on a copy
+//! of the shared document, appended to the store (chunk and heads in one transaction,
+//! `synchronous=FULL`), and only then put in place of the shared copy, under the same
+//! lock the sync connections take: nothing unstored is ever seen by a phone.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use wardcheck_core::doc::{Assessment, AssessmentView, DocumentId};
 use wardcheck_core::model::{Author, Template};
-use wardcheck_core::sync::HostError;
 
 use super::session::Supervisor;
 use crate::AppState;
 use crate::error::AppError;
-use crate::routes::sync::RelayHost;
-use crate::store::{DocumentSummary, now_ms};
+use crate::routes::sync::{DocCache, DocError, SharedDoc};
+use crate::store::{DocumentSummary, RelayStore, now_ms};
 
 /// The device id console edits are recorded with.
 pub const CONSOLE_DEVICE: &str = "console";
@@ -31,21 +31,30 @@ pub async fn wards(state: &AppState, who: &Supervisor) -> Result<Vec<String>, Ap
         .await
 }
 
-fn host(state: &AppState, wards: Vec<String>) -> RelayHost {
-    RelayHost::new(state.store.clone(), state.docs.clone(), wards, true)
+/// What the blocking side needs to open documents in the supervisor's scope.
+struct Scope {
+    store: Arc<RelayStore>,
+    docs: Arc<DocCache>,
+    wards: HashSet<String>,
 }
 
-fn lock(doc: &Mutex<Assessment>) -> MutexGuard<'_, Assessment> {
-    doc.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+impl Scope {
+    async fn of(state: &AppState, who: &Supervisor) -> Result<Self, AppError> {
+        Ok(Self {
+            store: state.store.clone(),
+            docs: state.docs.clone(),
+            wards: wards(state, who).await?.into_iter().collect(),
+        })
+    }
 
-/// Opens document `id` through `host`: 403 when it is outside the scope *or* does not
-/// exist, so the answer says nothing about other provinces' documents.
-fn open(host: &RelayHost, id: &DocumentId) -> Result<Arc<Mutex<Assessment>>, AppError> {
-    match host.open(id) {
-        Ok(Some(doc)) => Ok(doc),
-        Ok(None) | Err(HostError::Unavailable) => Err(AppError::Forbidden),
-        Err(HostError::Failed(e)) => Err(AppError::internal(e)),
+    /// Opens document `id`: 403 when it is outside the scope *or* does not exist, so the
+    /// answer says nothing about other provinces' documents.
+    fn open(&self, id: &DocumentId) -> Result<Arc<SharedDoc>, AppError> {
+        match self.docs.open_in(&self.store, id, &self.wards) {
+            Ok(Some(doc)) => Ok(doc),
+            Ok(None) | Err(DocError::OutOfScope | DocError::NotFound) => Err(AppError::Forbidden),
+            Err(e) => Err(AppError::internal(e)),
+        }
     }
 }
 
@@ -60,13 +69,8 @@ where
     T: Send + 'static,
     F: FnOnce(&Assessment) -> Result<T, AppError> + Send + 'static,
 {
-    let host = host(state, wards(state, who).await?);
-    tokio::task::spawn_blocking(move || {
-        let doc = open(&host, &id)?;
-        let doc = lock(&doc);
-        f(&doc)
-    })
-    .await?
+    let scope = Scope::of(state, who).await?;
+    tokio::task::spawn_blocking(move || scope.open(&id)?.read(f)).await?
 }
 
 /// The view of document `id` (in scope) with its template.
@@ -90,15 +94,12 @@ where
     T: Send + 'static,
     F: Fn(&DocumentSummary, &Assessment) -> Result<T, AppError> + Send + 'static,
 {
-    let wards = wards(state, who).await?;
-    let host = host(state, wards.clone());
-    let store = state.store.clone();
+    let scope = Scope::of(state, who).await?;
     tokio::task::spawn_blocking(move || {
+        let wards: Vec<String> = scope.wards.iter().cloned().collect();
         let mut out = Vec::new();
-        for summary in store.documents_for_wards(&wards)? {
-            let doc = open(&host, &summary.id)?;
-            let doc = lock(&doc);
-            out.push(f(&summary, &doc)?);
+        for summary in scope.store.documents_for_wards(&wards)? {
+            out.push(scope.open(&summary.id)?.read(|doc| f(&summary, doc))?);
         }
         Ok(out)
     })
@@ -106,7 +107,7 @@ where
 }
 
 /// Makes one change to document `id` (in scope) as the supervisor, durably: see the
-/// module docs. `f` gets a copy of the document, the author and the time.
+/// module docs. `f` gets the document, the author and the time.
 pub async fn change<F>(
     state: &AppState,
     who: &Supervisor,
@@ -116,22 +117,19 @@ pub async fn change<F>(
 where
     F: FnOnce(&mut Assessment, &Author, i64) -> wardcheck_core::Result<()> + Send + 'static,
 {
-    let host = host(state, wards(state, who).await?);
+    let scope = Scope::of(state, who).await?;
     let author = Author::new(who.principal.user_id.clone(), CONSOLE_DEVICE);
-    let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        let shared = open(&host, &id)?;
-        let mut doc = lock(&shared);
-        let before = doc.heads();
-        let mut edited = doc.clone();
-        f(&mut edited, &author, now_ms()).map_err(refused)?;
-        if edited.heads() == before {
-            return Ok(());
+        scope.open(&id)?;
+        match scope
+            .docs
+            .edit(&scope.store, &id, |doc| f(doc, &author, now_ms()))
+        {
+            Ok(()) => Ok(()),
+            Err(DocError::Edit(e)) => Err(refused(e)),
+            Err(DocError::NotFound | DocError::OutOfScope) => Err(AppError::Forbidden),
+            Err(e) => Err(AppError::internal(e)),
         }
-        // A review or a settled value references no new blob.
-        store.append_chunk(&id, &edited.save_after(&before), &edited.heads_key(), &[])?;
-        *doc = edited;
-        Ok(())
     })
     .await?
 }
@@ -161,11 +159,12 @@ mod tests {
 
     use automerge::sync::State as SyncState;
     use wardcheck_core::model::{Action, Status, Unit, sample_templates};
-    use wardcheck_core::sync::SyncHost;
+    use wardcheck_core::sync::{DEFAULT_MESSAGE_BUDGET, SyncHost};
 
     use super::*;
     use crate::auth::{Principal, Role};
     use crate::console::i18n::Lang;
+    use crate::routes::sync::RelayHost;
     use crate::routes::testing::TestRelay;
 
     /// Syncs a phone's copy with a relay connection until neither has anything to say.
@@ -177,7 +176,7 @@ mod tests {
         phone_state: &mut SyncState,
     ) {
         for _ in 0..20 {
-            let to_relay = phone.generate_sync_messages(phone_state);
+            let to_relay = phone.generate_sync_messages(phone_state, DEFAULT_MESSAGE_BUDGET);
             let quiet = to_relay.is_empty();
             for message in to_relay {
                 host.receive(id, relay_state, message).unwrap();
@@ -220,6 +219,8 @@ mod tests {
             relay.state.docs.clone(),
             vec!["ngo-may".into()],
             false,
+            "phone".into(),
+            DEFAULT_MESSAGE_BUDGET,
         );
         let (mut relay_state, mut phone_state) = (SyncState::new(), SyncState::new());
         let mut sync = || {

@@ -19,7 +19,7 @@ pub(crate) mod enroll;
 pub(crate) mod health;
 pub(crate) mod sync;
 
-pub use sync::DocCache;
+pub use sync::{DEFAULT_CACHED_DOCUMENTS, DocCache, DocError, SharedDoc};
 
 use std::time::Duration;
 

@@ -18,8 +18,11 @@
 //!   reloaded from disk) and the connection closes, so nothing unstored is acknowledged.
 //!
 //! One in-memory copy of each document is shared by all connections ([`DocCache`]), so a
-//! device syncing now receives what another device pushed a moment ago. Protocol work and
-//! SQLite calls run on the blocking pool, never on the async workers.
+//! device syncing now receives what another device pushed a moment ago; the least
+//! recently used ones are dropped beyond its capacity and reloaded from the store. A new
+//! document pushed over several connections (a link that keeps dropping) is put together
+//! under the pushing device's id. Protocol work and SQLite calls run on the blocking
+//! pool, never on the async workers.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,20 +31,21 @@ use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use serde::Deserialize;
 use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::{Assessment, AssessmentView, DocumentId};
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
-    DEFAULT_MESSAGE_BUDGET, HostError, Session, SyncHost, generate_bounded,
+    DEFAULT_MESSAGE_BUDGET, HostError, MIN_MESSAGE_BUDGET, Session, SyncHost, generate_bounded,
 };
 
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::AppError;
-use crate::store::{EvidenceCheck, RelayStore, Verdict};
+use crate::store::{EvidenceCheck, RelayStore, StoreError, Verdict};
 
 /// The largest frame a device may send.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -54,26 +58,263 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sync", get(upgrade))
 }
 
-/// One shared in-memory copy per document, loaded on first use.
-#[derive(Default)]
+/// The default number of documents [`DocCache`] keeps in memory.
+pub const DEFAULT_CACHED_DOCUMENTS: usize = 512;
+
+/// One shared in-memory copy per document, loaded from the store on first use and
+/// shared by every connection (and the console). Bounded: once more than its capacity
+/// are loaded, the least recently used documents that no one is using at that moment are
+/// dropped; the next use loads them again from the store, which holds everything they
+/// had (a change is stored before the copy that holds it is released).
 pub struct DocCache {
-    docs: Mutex<HashMap<DocumentId, Arc<Mutex<Assessment>>>>,
+    capacity: usize,
+    inner: Mutex<CacheInner>,
+    /// New documents being pushed, not complete assessments yet, by pusher and id.
+    pending: Mutex<HashMap<PendingKey, (Automerge, u64)>>,
+}
+
+/// Who pushes a new document (a device id), and which.
+type PendingKey = (String, DocumentId);
+
+/// At most this many incomplete pushes are kept; the oldest go first.
+const MAX_PENDING_PUSHES: usize = 256;
+
+#[derive(Default)]
+struct CacheInner {
+    docs: HashMap<DocumentId, (Arc<SharedDoc>, u64)>,
+    /// Bumped on every use: the entries' second field orders them by last use.
+    clock: u64,
+}
+
+/// A document in the cache: its ward and its in-memory copy.
+pub struct SharedDoc {
+    unit: String,
+    loaded: Mutex<Loaded>,
+}
+
+struct Loaded {
+    doc: Assessment,
+    /// How many reviews it holds (an officer's change may not add any).
+    reviews: usize,
+}
+
+/// Loading or changing a cached document failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocError {
+    /// There is no such document.
+    #[error("no such document")]
+    NotFound,
+    /// The document belongs to a ward outside the caller's scope.
+    #[error("the document is outside the scope")]
+    OutOfScope,
+    /// The store failed; an edit that could not be stored is dropped from memory too.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored document does not load as an assessment.
+    #[error("the stored document does not load: {0}")]
+    Corrupt(String),
+    /// The edit itself failed; nothing changed.
+    #[error(transparent)]
+    Edit(#[from] wardcheck_core::Error),
+}
+
+impl SharedDoc {
+    fn new(unit: String, doc: Assessment) -> Self {
+        let reviews = review_count(&doc);
+        Self {
+            unit,
+            loaded: Mutex::new(Loaded { doc, reviews }),
+        }
+    }
+
+    /// The ward the document belongs to.
+    pub fn unit(&self) -> &str {
+        &self.unit
+    }
+
+    /// Reads the document (its lock is held meanwhile: keep `f` short).
+    pub fn read<T>(&self, f: impl FnOnce(&Assessment) -> T) -> T {
+        f(&lock(&self.loaded).doc)
+    }
+}
+
+impl Default for DocCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_CACHED_DOCUMENTS)
+    }
 }
 
 impl DocCache {
-    fn get(&self, id: &DocumentId) -> Option<Arc<Mutex<Assessment>>> {
-        lock(&self.docs).get(id).cloned()
+    /// A cache that keeps about `capacity` documents in memory (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(CacheInner::default()),
+            pending: Mutex::new(HashMap::new()),
+        }
     }
 
-    fn insert(&self, id: DocumentId, doc: Assessment) -> Arc<Mutex<Assessment>> {
-        lock(&self.docs)
+    /// Runs `f` on the incomplete push under `key` (`None` if there is none; set it to
+    /// `None` to drop it). At most [`MAX_PENDING_PUSHES`] are kept, the oldest dropped.
+    fn with_pending<T>(&self, key: &PendingKey, f: impl FnOnce(&mut Option<Automerge>) -> T) -> T {
+        let mut pending = lock(&self.pending);
+        let (mut slot, stamp) = match pending.remove(key) {
+            Some((doc, stamp)) => (Some(doc), stamp),
+            None => (
+                None,
+                pending.values().map(|(_, s)| s + 1).max().unwrap_or(0),
+            ),
+        };
+        let out = f(&mut slot);
+        if let Some(doc) = slot {
+            if pending.len() >= MAX_PENDING_PUSHES {
+                let oldest = pending
+                    .iter()
+                    .min_by_key(|(_, (_, s))| *s)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    pending.remove(&oldest);
+                }
+            }
+            pending.insert(key.clone(), (doc, stamp));
+        }
+        out
+    }
+
+    /// How many documents are in memory now.
+    pub fn len(&self) -> usize {
+        lock(&self.inner).docs.len()
+    }
+
+    /// Whether no document is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The document if it is in memory now.
+    pub fn get(&self, id: &DocumentId) -> Option<Arc<SharedDoc>> {
+        let mut inner = lock(&self.inner);
+        inner.clock += 1;
+        let now = inner.clock;
+        let (doc, used) = inner.docs.get_mut(id)?;
+        *used = now;
+        Some(doc.clone())
+    }
+
+    /// The document, from memory or loaded from `store`; `None` if there is none. No
+    /// scope check: callers check [`SharedDoc::unit`].
+    pub fn open(
+        &self,
+        store: &RelayStore,
+        id: &DocumentId,
+    ) -> Result<Option<Arc<SharedDoc>>, DocError> {
+        if let Some(doc) = self.get(id) {
+            return Ok(Some(doc));
+        }
+        let Some(stored) = store.document(id)? else {
+            return Ok(None);
+        };
+        let corrupt = |e: &dyn std::fmt::Display| DocError::Corrupt(e.to_string());
+        let mut doc = Automerge::load(&stored.snapshot).map_err(|e| corrupt(&e))?;
+        for chunk in &stored.chunks {
+            doc.load_incremental(chunk).map_err(|e| corrupt(&e))?;
+        }
+        let assessment = Assessment::from_automerge(doc).map_err(|e| corrupt(&e))?;
+        if stored.chunks.len() > COMPACT_AFTER_CHUNKS {
+            store.replace_snapshot(id, &assessment.save(), stored.last_seq)?;
+        }
+        Ok(Some(self.insert(*id, stored.unit_id, assessment)))
+    }
+
+    /// The document if it exists and belongs to one of `wards`; `Ok(None)` if there is
+    /// none; [`DocError::OutOfScope`] if it belongs to another ward. A document not in
+    /// memory is looked up before it is loaded, so no one makes the relay load another
+    /// ward's documents.
+    pub fn open_in(
+        &self,
+        store: &RelayStore,
+        id: &DocumentId,
+        wards: &HashSet<String>,
+    ) -> Result<Option<Arc<SharedDoc>>, DocError> {
+        let shared = match self.get(id) {
+            Some(shared) => shared,
+            None => match store.document_unit(id)? {
+                None => return Ok(None),
+                Some(unit) if !wards.contains(&unit) => return Err(DocError::OutOfScope),
+                Some(_) => match self.open(store, id)? {
+                    Some(shared) => shared,
+                    None => return Ok(None),
+                },
+            },
+        };
+        if wards.contains(shared.unit()) {
+            Ok(Some(shared))
+        } else {
+            Err(DocError::OutOfScope)
+        }
+    }
+
+    /// Edits a stored document as the relay (the console's reviews): `f` changes the
+    /// shared copy, and what it changed is stored before this returns. Connections see
+    /// it in their next sync message. If storing fails, the copy is dropped from memory
+    /// (the next use reloads what is stored) and the error returned.
+    pub fn edit<T>(
+        &self,
+        store: &RelayStore,
+        id: &DocumentId,
+        f: impl FnOnce(&mut Assessment) -> wardcheck_core::Result<T>,
+    ) -> Result<T, DocError> {
+        let shared = self.open(store, id)?.ok_or(DocError::NotFound)?;
+        let mut loaded = lock(&shared.loaded);
+        let before = loaded.doc.heads();
+        let mut copy = loaded.doc.clone();
+        let out = f(&mut copy)?;
+        if copy.heads() != before {
+            let view = copy.view()?;
+            let chunk = copy.save_after(&before);
+            if let Err(e) = store.append_chunk(id, &chunk, &copy.heads_key(), &blob_refs(&view)) {
+                drop(loaded);
+                self.forget(id);
+                return Err(e.into());
+            }
+            loaded.reviews = review_count_in(&view);
+            loaded.doc = copy;
+        }
+        Ok(out)
+    }
+
+    /// Adds a loaded document (if another thread loaded it meanwhile, that copy wins), then
+    /// drops the least recently used unused documents beyond the capacity.
+    fn insert(&self, id: DocumentId, unit: String, doc: Assessment) -> Arc<SharedDoc> {
+        let mut inner = lock(&self.inner);
+        inner.clock += 1;
+        let now = inner.clock;
+        let shared = inner
+            .docs
             .entry(id)
-            .or_insert_with(|| Arc::new(Mutex::new(doc)))
-            .clone()
+            .or_insert_with(|| (Arc::new(SharedDoc::new(unit, doc)), now))
+            .0
+            .clone();
+        if inner.docs.len() > self.capacity {
+            // In use: held by a connection (or by the caller, `shared`).
+            let mut idle: Vec<(u64, DocumentId)> = inner
+                .docs
+                .iter()
+                .filter(|(_, (doc, _))| Arc::strong_count(doc) == 1)
+                .map(|(id, (_, used))| (*used, *id))
+                .collect();
+            idle.sort_unstable();
+            let excess = inner.docs.len() - self.capacity;
+            for (_, id) in idle.into_iter().take(excess) {
+                inner.docs.remove(&id);
+            }
+        }
+        shared
     }
 
     fn forget(&self, id: &DocumentId) {
-        lock(&self.docs).remove(id);
+        lock(&self.inner).docs.remove(id);
     }
 }
 
@@ -83,11 +324,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The sync route's query (`token` is the auth layer's).
+#[derive(Debug, Deserialize)]
+struct SyncParams {
+    /// The largest sync message the device wants, in bytes of changes as sent: a phone on
+    /// a link that keeps dropping asks for smaller ones. Clamped to
+    /// [`MIN_MESSAGE_BUDGET`]..=[`DEFAULT_MESSAGE_BUDGET`].
+    budget: Option<usize>,
+}
+
 async fn upgrade(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    Query(params): Query<SyncParams>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    let budget = params
+        .budget
+        .unwrap_or(DEFAULT_MESSAGE_BUDGET)
+        .clamp(MIN_MESSAGE_BUDGET, DEFAULT_MESSAGE_BUDGET);
     let scope_of = principal.clone();
     let wards = state
         .db(move |store| store.wards_in_scope(&scope_of))
@@ -95,10 +350,16 @@ async fn upgrade(
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, principal, wards)))
+        .on_upgrade(move |socket| serve(socket, state, principal, wards, budget)))
 }
 
-async fn serve(mut socket: WebSocket, state: AppState, principal: Principal, wards: Vec<String>) {
+async fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    principal: Principal,
+    wards: Vec<String>,
+    budget: usize,
+) {
     let revoked_device = principal
         .device_id
         .as_deref()
@@ -123,6 +384,11 @@ async fn serve(mut socket: WebSocket, state: AppState, principal: Principal, war
             state.docs.clone(),
             wards,
             principal.role != Role::Officer,
+            principal
+                .device_id
+                .clone()
+                .unwrap_or_else(|| principal.user_id.clone()),
+            budget,
         ),
     ));
     loop {
@@ -176,61 +442,72 @@ pub struct RelayHost {
     wards: HashSet<String>,
     /// Whether this principal may add reviews.
     may_review: bool,
-    /// Documents a device is pushing that are not complete assessments yet.
-    pending: HashMap<DocumentId, Automerge>,
+    /// Who pushes new documents through this connection (the device, or the user).
+    pusher: String,
+    /// The size of the messages the peer wants, bytes of changes as sent.
+    budget: usize,
 }
 
 impl RelayHost {
     /// A host for a principal whose scope is `wards`, and who may add reviews or not.
+    /// `pusher` names who pushes through it (a device id): a new document pushed in
+    /// parts over several connections is put together under that name. `budget` is the
+    /// size of the messages it sends (see [`generate_bounded`]).
     pub fn new(
         store: Arc<RelayStore>,
         docs: Arc<DocCache>,
         wards: Vec<String>,
         may_review: bool,
+        pusher: String,
+        budget: usize,
     ) -> Self {
         Self {
             store,
             docs,
             wards: wards.into_iter().collect(),
             may_review,
-            pending: HashMap::new(),
+            pusher,
+            budget,
         }
     }
 
     /// The stored document if it exists and is in scope; `Ok(None)` if it does not exist;
     /// `Unavailable` if it exists outside the scope.
-    pub(crate) fn open(
-        &self,
-        id: &DocumentId,
-    ) -> Result<Option<Arc<Mutex<Assessment>>>, HostError> {
-        let unit = self.store.document_unit(id).map_err(failed)?;
-        match unit {
-            None => Ok(None),
-            Some(unit) if !self.wards.contains(&unit) => Err(HostError::Unavailable),
-            Some(_) => {
-                if let Some(doc) = self.docs.get(id) {
-                    return Ok(Some(doc));
-                }
-                let Some(stored) = self.store.document(id).map_err(failed)? else {
-                    return Ok(None);
-                };
-                let mut doc = Automerge::load(&stored.snapshot).map_err(failed)?;
-                for chunk in &stored.chunks {
-                    doc.load_incremental(chunk).map_err(failed)?;
-                }
-                let assessment = Assessment::from_automerge(doc).map_err(failed)?;
-                if stored.chunks.len() > COMPACT_AFTER_CHUNKS {
-                    self.store
-                        .replace_snapshot(id, &assessment.save(), stored.last_seq)
-                        .map_err(failed)?;
-                }
-                Ok(Some(self.docs.insert(*id, assessment)))
-            }
+    fn open(&self, id: &DocumentId) -> Result<Option<Arc<SharedDoc>>, HostError> {
+        match self.docs.open_in(&self.store, id, &self.wards) {
+            Err(DocError::OutOfScope) => Err(HostError::Unavailable),
+            other => other.map_err(failed),
         }
     }
 }
 
 impl RelayHost {
+    /// Merges a pushed copy of a document into the stored one (already checked: in
+    /// scope, and without reviews from a device that may not add them), storing what it
+    /// adds.
+    fn merge_into_stored(&self, id: &DocumentId, pushed: &Assessment) -> Result<(), HostError> {
+        let stored = self.open(id)?.ok_or(HostError::Unavailable)?;
+        let mut loaded = lock(&stored.loaded);
+        let before = loaded.doc.heads();
+        let mut merged = loaded.doc.clone();
+        merged.merge(pushed).map_err(|_| HostError::Unavailable)?;
+        if merged.heads() == before {
+            return Ok(());
+        }
+        let view = merged.view().map_err(|_| HostError::Unavailable)?;
+        if !self.may_review && review_count_in(&view) > loaded.reviews {
+            return Err(HostError::Unavailable);
+        }
+        let chunk = merged.save_after(&before);
+        self.store
+            .append_chunk(id, &chunk, &merged.heads_key(), &blob_refs(&view))
+            .map_err(failed)?;
+        loaded.reviews = review_count_in(&view);
+        loaded.doc = merged;
+        drop(loaded);
+        self.check_evidence(id, &view)
+    }
+
     /// Checks the signature of every evidence record not checked yet against the keys
     /// registered for the officer's devices, and records the verdicts. A record that fails
     /// stays in the document, flagged, never silently trusted.
@@ -285,15 +562,16 @@ fn failed(e: impl std::fmt::Display) -> HostError {
 
 /// How many reviews (approvals and returns) the assessment holds.
 fn review_count(doc: &Assessment) -> usize {
-    doc.view()
-        .map(|view| {
-            view.criteria
-                .iter()
-                .flat_map(|c| &c.log)
-                .filter(|t| t.action.is_review())
-                .count()
-        })
-        .unwrap_or(0)
+    doc.view().map(|view| review_count_in(&view)).unwrap_or(0)
+}
+
+/// How many reviews (approvals and returns) a view shows.
+fn review_count_in(view: &AssessmentView) -> usize {
+    view.criteria
+        .iter()
+        .flat_map(|c| &c.log)
+        .filter(|t| t.action.is_review())
+        .count()
 }
 
 /// Every blob an assessment references (photos and thumbnails).
@@ -311,11 +589,15 @@ impl SyncHost for RelayHost {
     }
 
     fn heads(&mut self, doc: &DocumentId) -> Option<Vec<ChangeHash>> {
-        if let Some(pending) = self.pending.get(doc) {
-            return Some(pending.get_heads());
+        let key = (self.pusher.clone(), *doc);
+        if let Some(heads) = self
+            .docs
+            .with_pending(&key, |p| p.as_ref().map(Automerge::get_heads))
+        {
+            return Some(heads);
         }
         let doc = self.open(doc).ok()??;
-        Some(lock(&doc).heads())
+        Some(doc.read(Assessment::heads))
     }
 
     fn generate(
@@ -323,11 +605,16 @@ impl SyncHost for RelayHost {
         doc: &DocumentId,
         state: &mut SyncState,
     ) -> Result<Vec<SyncMessage>, HostError> {
-        if let Some(pending) = self.pending.get(doc) {
-            return Ok(generate_bounded(pending, state, DEFAULT_MESSAGE_BUDGET));
+        let key = (self.pusher.clone(), *doc);
+        let pending = self.docs.with_pending(&key, |p| {
+            p.as_ref()
+                .map(|pending| generate_bounded(pending, state, self.budget))
+        });
+        if let Some(messages) = pending {
+            return Ok(messages);
         }
         match self.open(doc)? {
-            Some(stored) => Ok(lock(&stored).generate_sync_messages(state)),
+            Some(stored) => Ok(stored.read(|doc| doc.generate_sync_messages(state, self.budget))),
             None => Err(HostError::Unavailable),
         }
     }
@@ -339,52 +626,69 @@ impl SyncHost for RelayHost {
         message: SyncMessage,
     ) -> Result<(), HostError> {
         if let Some(stored) = self.open(id)? {
-            let mut doc = lock(&stored);
-            let before = doc.heads();
-            if !self.may_review && !message.changes.is_empty() {
-                // Check on a copy first: no other connection may ever see a refused change.
-                let mut candidate = doc.clone();
-                let mut candidate_state = state.clone();
-                if candidate
-                    .receive_sync_message(&mut candidate_state, message)
-                    .is_err()
-                    || review_count(&candidate) > review_count(&doc)
-                {
-                    return Err(HostError::Unavailable);
-                }
-                *doc = candidate;
-                *state = candidate_state;
-            } else if doc.receive_sync_message(state, message).is_err() {
-                // Not an assessment any more, or not Automerge: refuse, keep ours.
+            let mut loaded = lock(&stored.loaded);
+            let before = loaded.doc.heads();
+            let (may_review, reviews) = (self.may_review, loaded.reviews);
+            // Checked on the copy the message is applied to: no other connection may ever
+            // see a refused change. One view of the result serves the checks below.
+            let mut view = None;
+            let taken = loaded
+                .doc
+                .receive_sync_message_if(state, message, |candidate| {
+                    if candidate.heads() == before {
+                        return true;
+                    }
+                    let Ok(seen) = candidate.view() else {
+                        return false;
+                    };
+                    let allowed = may_review || review_count_in(&seen) <= reviews;
+                    view = Some(seen);
+                    allowed
+                });
+            // Refused, not an assessment any more, or not Automerge: keep ours.
+            if !matches!(taken, Ok(true)) {
                 return Err(HostError::Unavailable);
             }
-            if doc.heads() != before {
-                let chunk = doc.save_after(&before);
-                let view = doc.view().map_err(failed)?;
-                let stored_ok =
-                    self.store
-                        .append_chunk(id, &chunk, &doc.heads_key(), &blob_refs(&view));
-                if let Err(e) = stored_ok {
-                    drop(doc);
+            if let Some(view) = view {
+                let chunk = loaded.doc.save_after(&before);
+                let heads = loaded.doc.heads_key();
+                if let Err(e) = self
+                    .store
+                    .append_chunk(id, &chunk, &heads, &blob_refs(&view))
+                {
+                    drop(loaded);
                     self.docs.forget(id);
                     return Err(failed(e));
                 }
+                loaded.reviews = review_count_in(&view);
+                drop(loaded);
                 self.check_evidence(id, &view)?;
             }
             return Ok(());
         }
-        // A document the relay does not have: only a peer that has it can push it.
-        if !self.pending.contains_key(id) && message.heads.is_empty() {
-            return Err(HostError::Unavailable);
-        }
-        let pending = self.pending.entry(*id).or_default();
-        pending
-            .receive_sync_message(state, message)
-            .map_err(|_| HostError::Unavailable)?;
-        let Ok(assessment) = Assessment::from_automerge(pending.clone()) else {
-            return Ok(()); // not complete yet
+        // A document the relay does not have: only a peer that has it can push it. What
+        // arrived is kept across connections until it reads as an assessment.
+        let key = (self.pusher.clone(), *id);
+        let complete = self.docs.with_pending(&key, |pending| {
+            if pending.is_none() && message.heads.is_empty() {
+                return Err(HostError::Unavailable);
+            }
+            let doc = pending.get_or_insert_with(Automerge::new);
+            if doc.receive_sync_message(state, message).is_err() {
+                *pending = None;
+                return Err(HostError::Unavailable);
+            }
+            match Assessment::from_automerge(doc.clone()) {
+                Ok(assessment) => {
+                    *pending = None;
+                    Ok(Some(assessment))
+                }
+                Err(_) => Ok(None), // not complete yet
+            }
+        })?;
+        let Some(assessment) = complete else {
+            return Ok(());
         };
-        self.pending.remove(id);
         let view = assessment.view().map_err(|_| HostError::Unavailable)?;
         if view.id != *id
             || !self.wards.contains(&view.unit.id)
@@ -392,17 +696,168 @@ impl SyncHost for RelayHost {
         {
             return Err(HostError::Unavailable);
         }
-        self.store
-            .insert_document(
-                id,
-                &view.unit.id,
-                &assessment.save(),
-                &assessment.heads_key(),
-                &blob_refs(&view),
+        let inserted = self.store.insert_document(
+            id,
+            &view.unit.id,
+            &assessment.save(),
+            &assessment.heads_key(),
+            &blob_refs(&view),
+        );
+        match inserted {
+            Ok(()) => {
+                self.check_evidence(id, &view)?;
+                self.docs.insert(*id, view.unit.id, assessment);
+                Ok(())
+            }
+            // Another device pushed the same new assessment meanwhile (created offline on
+            // both, the same first change): merge this one into it.
+            Err(StoreError::Duplicate(_)) => self.merge_into_stored(id, &assessment),
+            Err(e) => Err(failed(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use wardcheck_core::model::{Action, Author, Unit, sample_templates};
+
+    use super::*;
+    use crate::store::accounts::tests::seed;
+    use crate::store::tests::temp_store;
+
+    /// Stores a new assessment of `ward` (a seeded ward) and returns its id.
+    fn stored(store: &RelayStore, ward: &str) -> DocumentId {
+        let unit = Unit {
+            id: ward.into(),
+            name: format!("Ward {ward}"),
+            city: "Kon Tum".into(),
+            province: "Kon Tum".into(),
+        };
+        let template = Arc::new(sample_templates().remove(1));
+        let doc = Assessment::create(&unit, "2025", template).unwrap();
+        let id = doc.id().unwrap();
+        store
+            .insert_document(&id, ward, &doc.save(), &doc.heads_key(), &[])
+            .unwrap();
+        id
+    }
+
+    fn note(doc: &SharedDoc) -> String {
+        doc.read(|d| d.view().unwrap().criteria[0].note.clone())
+    }
+
+    #[test]
+    fn an_evicted_document_reloads_from_the_store_with_every_edit() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let (a, b) = (stored(&store, "ngo-may"), stored(&store, "tran-hung-dao"));
+        let cache = DocCache::new(1);
+        let by = Author::new("sup-city", "console");
+        let first = cache.get(&a).is_none();
+        cache
+            .edit(&store, &a, |doc| doc.set_note("c01", "kept", &by, 1))
+            .unwrap();
+        let heads = cache.get(&a).unwrap().read(Assessment::heads);
+        assert!(first);
+        // Another document loads: `a`, which no one uses, is dropped.
+        cache.open(&store, &b).unwrap().unwrap();
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&a).is_none());
+        let reloaded = cache.open(&store, &a).unwrap().unwrap();
+        assert_eq!(reloaded.read(Assessment::heads), heads);
+        assert_eq!(note(&reloaded), "kept");
+        assert!(cache.get(&b).is_none());
+    }
+
+    #[test]
+    fn the_same_new_assessment_pushed_twice_at_once_is_merged() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let store = Arc::new(store);
+        let id = stored(&store, "ngo-may");
+        let docs = Arc::new(DocCache::new(4));
+        let host = |may_review| {
+            let wards = vec!["ngo-may".to_owned()];
+            RelayHost::new(
+                store.clone(),
+                docs.clone(),
+                wards,
+                may_review,
+                "d".into(),
+                4096,
             )
-            .map_err(failed)?;
-        self.check_evidence(id, &view)?;
-        self.docs.insert(*id, assessment);
-        Ok(())
+        };
+        // Another device created the same assessment offline (the same first changes)
+        // and pushed it while the first push was being stored.
+        let unit = Unit {
+            id: "ngo-may".into(),
+            name: "Ward ngo-may".into(),
+            city: "Kon Tum".into(),
+            province: "Kon Tum".into(),
+        };
+        let mut pushed =
+            Assessment::create(&unit, "2025", Arc::new(sample_templates().remove(1))).unwrap();
+        let officer = Author::new("officer-a", "phone");
+        pushed
+            .set_note("c01", "from the second phone", &officer, 1)
+            .unwrap();
+        host(false).merge_into_stored(&id, &pushed).unwrap();
+        // Stored, not only in memory: it survives eviction.
+        docs.forget(&id);
+        let reloaded = docs.open(&store, &id).unwrap().unwrap();
+        assert_eq!(note(&reloaded), "from the second phone");
+        // An officer's copy carrying a review is refused whole; a reviewer's is taken.
+        pushed
+            .step("c01", Action::Submit, None, &officer, 2)
+            .unwrap();
+        pushed
+            .step("c01", Action::Approve, None, &officer, 3)
+            .unwrap();
+        assert_eq!(
+            host(false).merge_into_stored(&id, &pushed),
+            Err(HostError::Unavailable)
+        );
+        assert_eq!(
+            docs.open(&store, &id).unwrap().unwrap().read(review_count),
+            0
+        );
+        host(true).merge_into_stored(&id, &pushed).unwrap();
+        assert_eq!(
+            docs.open(&store, &id).unwrap().unwrap().read(review_count),
+            1
+        );
+    }
+
+    #[test]
+    fn a_document_in_use_stays_and_edits_reach_its_users() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let ids = [
+            stored(&store, "ngo-may"),
+            stored(&store, "tran-hung-dao"),
+            stored(&store, "an-hung"),
+        ];
+        let cache = DocCache::new(1);
+        let held = cache.open(&store, &ids[0]).unwrap().unwrap();
+        cache.open(&store, &ids[1]).unwrap().unwrap();
+        cache.open(&store, &ids[2]).unwrap().unwrap();
+        // The held one stays (one copy for everyone); the idle ones go.
+        assert_eq!(cache.len(), 2);
+        assert!(Arc::ptr_eq(&cache.get(&ids[0]).unwrap(), &held));
+        let by = Author::new("sup-city", "console");
+        cache
+            .edit(&store, &ids[0], |doc| doc.set_note("c01", "seen", &by, 1))
+            .unwrap();
+        assert_eq!(note(&held), "seen");
+        assert!(matches!(
+            cache.edit(
+                &store,
+                &DocumentId::for_assessment("nowhere", "2025"),
+                |_| Ok(())
+            ),
+            Err(DocError::NotFound)
+        ));
     }
 }

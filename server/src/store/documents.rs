@@ -2,13 +2,14 @@
 //! reference. The sync endpoint fills these; the blob routes read the references.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Savepoint, TransactionBehavior, params};
 use serde::Serialize;
 use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::DocumentId;
 
-use super::{RelayStore, StoreError, StoreResult, is_unique_violation, now_ms};
+use super::{RelayStore, StoreError, StoreResult, is_unique_violation, lock, now_ms};
 use crate::auth::Principal;
 
 /// A document as stored: load the snapshot, then apply every chunk in order.
@@ -130,9 +131,16 @@ impl RelayStore {
     }
 
     /// Appends a change chunk, sets the document's heads and adds the blobs the chunk
-    /// references, in one transaction. Returns the chunk's `seq`.
+    /// references, atomically and durably. Returns the chunk's `seq`.
     ///
-    /// Errors: [`StoreError::UnknownDocument`].
+    /// **Group commit**: appends that arrive while another write holds the writer wait
+    /// in a queue; whoever gets the writer next commits the whole queue in one
+    /// transaction (each append in its own savepoint, so one failing does not undo the
+    /// others), one fsync for all. Each call returns once the transaction holding its
+    /// append has committed, so what it returns `Ok` for is on disk.
+    ///
+    /// Errors: [`StoreError::UnknownDocument`]; [`StoreError::Commit`] if the shared
+    /// transaction failed.
     pub fn append_chunk(
         &self,
         id: &DocumentId,
@@ -140,23 +148,30 @@ impl RelayStore {
         heads: &[u8],
         blob_refs: &[BlobHash],
     ) -> StoreResult<i64> {
-        let id = id.to_string();
-        self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE documents SET heads = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, heads, now_ms()],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::UnknownDocument);
-            }
-            tx.execute(
-                "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
-                params![id, chunk],
-            )?;
-            let seq = tx.last_insert_rowid();
-            add_refs(tx, &id, blob_refs)?;
-            Ok(seq)
-        })
+        let done = Arc::new(Mutex::new(None));
+        lock(&self.appends).push(QueuedAppend {
+            id: id.to_string(),
+            chunk: chunk.to_vec(),
+            heads: heads.to_vec(),
+            blob_refs: blob_refs.to_vec(),
+            done: done.clone(),
+        });
+        let mut conn = lock(&self.writer);
+        // The writer before us may have committed ours with its batch.
+        if let Some(result) = lock(&done).take() {
+            return result;
+        }
+        // Ours is still queued (whoever takes the queue fills every result before
+        // releasing the writer): commit the queue.
+        let batch = std::mem::take(&mut *lock(&self.appends));
+        let results = commit_appends(&mut conn, &batch);
+        for (append, result) in batch.iter().zip(results) {
+            *lock(&append.done) = Some(result);
+        }
+        drop(conn);
+        lock(&done)
+            .take()
+            .unwrap_or_else(|| Err(StoreError::Commit("the append was lost".into())))
     }
 
     /// Compaction: replaces the snapshot with `snapshot` and deletes the chunks up to
@@ -264,7 +279,60 @@ impl RelayStore {
     }
 }
 
-fn add_refs(tx: &Transaction<'_>, document_id: &str, hashes: &[BlobHash]) -> StoreResult<()> {
+/// An append waiting for the writer, and where its result goes.
+pub(super) struct QueuedAppend {
+    id: String,
+    chunk: Vec<u8>,
+    heads: Vec<u8>,
+    blob_refs: Vec<BlobHash>,
+    done: Arc<Mutex<Option<StoreResult<i64>>>>,
+}
+
+/// Commits `batch` in one transaction; one result per append, in order.
+fn commit_appends(conn: &mut Connection, batch: &[QueuedAppend]) -> Vec<StoreResult<i64>> {
+    let failed = |e: &rusqlite::Error| {
+        batch
+            .iter()
+            .map(|_| Err(StoreError::Commit(e.to_string())))
+            .collect()
+    };
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return failed(&e),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for append in batch {
+        let result = tx.savepoint().map_err(StoreError::from).and_then(|mut sp| {
+            let seq = append_one(&mut sp, append)?;
+            sp.commit()?;
+            Ok(seq)
+        });
+        results.push(result);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => failed(&e),
+    }
+}
+
+fn append_one(tx: &mut Savepoint<'_>, append: &QueuedAppend) -> StoreResult<i64> {
+    let changed = tx.execute(
+        "UPDATE documents SET heads = ?2, updated_at = ?3 WHERE id = ?1",
+        params![append.id, append.heads, now_ms()],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownDocument);
+    }
+    tx.execute(
+        "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
+        params![append.id, append.chunk],
+    )?;
+    let seq = tx.last_insert_rowid();
+    add_refs(tx, &append.id, &append.blob_refs)?;
+    Ok(seq)
+}
+
+fn add_refs(tx: &Connection, document_id: &str, hashes: &[BlobHash]) -> StoreResult<()> {
     let mut stmt =
         tx.prepare_cached("INSERT OR IGNORE INTO blob_refs (hash, document_id) VALUES (?1, ?2)")?;
     for hash in hashes {
@@ -323,6 +391,60 @@ mod tests {
             store.append_chunk(&doc("other"), b"c", b"h", &[]),
             Err(StoreError::UnknownDocument)
         ));
+    }
+
+    #[test]
+    fn concurrent_appends_are_all_stored_and_answered_each() {
+        let (_dir, store) = temp_store();
+        seed(&store);
+        let (a, b) = (doc("ngo-may"), doc("tran-hung-dao"));
+        for (id, ward) in [(a, "ngo-may"), (b, "tran-hung-dao")] {
+            store.insert_document(&id, ward, b"s", b"h", &[]).unwrap();
+        }
+        // Many writers at once (some share a commit); one append names no document and
+        // fails alone.
+        let results: Vec<(usize, StoreResult<i64>)> = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..24)
+                .map(|n| {
+                    let store = &store;
+                    let id = match n % 3 {
+                        0 => a,
+                        1 => b,
+                        _ if n == 2 => doc("nowhere"),
+                        _ => a,
+                    };
+                    scope.spawn(move || {
+                        (
+                            n,
+                            store.append_chunk(&id, format!("c{n}").as_bytes(), b"h", &[]),
+                        )
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let mut seqs = HashSet::new();
+        for (n, result) in &results {
+            if *n == 2 {
+                assert!(
+                    matches!(result, Err(StoreError::UnknownDocument)),
+                    "{result:?}"
+                );
+            } else {
+                assert!(
+                    seqs.insert(*result.as_ref().unwrap()),
+                    "a seq answered twice"
+                );
+            }
+        }
+        let stored: Vec<Vec<u8>> = [a, b]
+            .iter()
+            .flat_map(|id| store.document(id).unwrap().unwrap().chunks)
+            .collect();
+        assert_eq!(stored.len(), 23);
+        for (n, _) in results.iter().filter(|(n, _)| *n != 2) {
+            assert!(stored.contains(&format!("c{n}").into_bytes()), "c{n} lost");
+        }
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("malformed stored {0}")]
     Malformed(&'static str),
+    /// The transaction that carried this write (with others') failed to commit.
+    #[error("database commit failed: {0}")]
+    Commit(String),
 }
 
 /// Shorthand for store results.
@@ -93,6 +96,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct RelayStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Chunk appends waiting for the writer; see [`RelayStore::append_chunk`].
+    appends: Mutex<Vec<documents::QueuedAppend>>,
 }
 
 impl RelayStore {
@@ -110,6 +115,7 @@ impl RelayStore {
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            appends: Mutex::new(Vec::new()),
         })
     }
 
@@ -143,7 +149,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// A poisoned lock only means a panic happened while it was held; the transaction it
 /// held was rolled back when dropped, so the connection is still good.
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
