@@ -192,3 +192,42 @@ impl WardcheckError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardcheck_core::photo::PhotoError;
+
+    #[test]
+    fn core_and_transport_errors_map_to_what_apps_act_on() {
+        assert!(matches!(
+            CoreError::Photo(PhotoError::Empty).into(),
+            WardcheckError::InvalidPhoto { message } if message == "photo refused: the photo is empty"
+        ));
+        assert!(matches!(
+            CoreError::Locked.into(),
+            WardcheckError::Locked { .. }
+        ));
+        assert!(matches!(
+            TransportError::Core(CoreError::NotSignedIn).into(),
+            WardcheckError::NotSignedIn { .. }
+        ));
+        assert!(matches!(
+            TransportError::Timeout.into(),
+            WardcheckError::RelayUnreachable { .. }
+        ));
+        // Unauthorised: a refused code when enrolling, a revoked device when syncing.
+        assert!(matches!(
+            WardcheckError::from_enrolment(TransportError::Unauthorized),
+            WardcheckError::EnrolmentRefused { .. }
+        ));
+        assert!(matches!(
+            TransportError::Unauthorized.into(),
+            WardcheckError::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            WardcheckError::from_enrolment(TransportError::BadUrl),
+            WardcheckError::InvalidInput { .. }
+        ));
+    }
+}

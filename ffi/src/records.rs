@@ -22,31 +22,18 @@ use wardcheck_core::transport::{
 };
 use wardcheck_core::{AssessmentSummary, Enrolment};
 
-uniffi::custom_type!(DocumentId, String, {
-    remote,
-    lower: |id| id.to_string(),
-    try_lift: |s| Ok(s.parse()?),
-});
-uniffi::custom_type!(BlobHash, String, {
-    remote,
-    lower: |hash| hash.to_string(),
-    try_lift: |s| Ok(s.parse()?),
-});
-uniffi::custom_type!(PerceptualHash, String, {
-    remote,
-    lower: |hash| hash.to_string(),
-    try_lift: |s| Ok(s.parse()?),
-});
-uniffi::custom_type!(PublicKey, String, {
-    remote,
-    lower: |key| key.to_string(),
-    try_lift: |s| Ok(s.parse()?),
-});
-uniffi::custom_type!(Signature, String, {
-    remote,
-    lower: |signature| signature.to_string(),
-    try_lift: |s| Ok(s.parse()?),
-});
+/// Types that cross as their `Display` string and come back through `FromStr`.
+macro_rules! as_string {
+    ($($ty:ident),*) => {$(
+        uniffi::custom_type!($ty, String, {
+            remote,
+            lower: |value| value.to_string(),
+            try_lift: |s| Ok(s.parse()?),
+        });
+    )*};
+}
+
+as_string!(DocumentId, BlobHash, PerceptualHash, PublicKey, Signature);
 
 /// A text in Vietnamese and English.
 #[uniffi::remote(Record)]

@@ -42,10 +42,8 @@ fn bindings() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        let utf8 = |p: &Path| {
-            camino::Utf8PathBuf::from_path_buf(p.to_owned())
-                .expect("a UTF-8 path")
-        };
+        let utf8 =
+            |p: &Path| camino::Utf8PathBuf::from_path_buf(p.to_owned()).expect("a UTF-8 path");
         uniffi::generate(uniffi::GenerateOptions {
             languages: vec![
                 uniffi::TargetLanguage::Kotlin,
@@ -80,9 +78,13 @@ fn prerequisite<T>(test: &str, found: Result<T, String>) -> Option<T> {
     }
 }
 
-/// An existing file: `env_var`'s value, or `default`.
-fn file(env_var: &str, default: PathBuf, hint: &str) -> Result<PathBuf, String> {
-    let path = std::env::var_os(env_var).map_or(default, PathBuf::from);
+/// `env_var`'s value as a path, or `default`.
+fn path_from(env_var: &str, default: PathBuf) -> PathBuf {
+    std::env::var_os(env_var).map_or(default, PathBuf::from)
+}
+
+/// `path` if it is a file; else why not.
+fn file(path: PathBuf, hint: &str) -> Result<PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
@@ -155,10 +157,22 @@ impl World {
                 "WARDCHECK_PHOTO_GPS",
                 photo("gps.jpg", jpeg_with_exif(1200, 900, 1, &gps)),
             ),
-            ("WARDCHECK_PHOTO_PLAIN", photo("plain.jpg", jpeg(1600, 1200, 2))),
-            ("WARDCHECK_CODE_OFFICER", enrolment_code(&relay, "officer-a1")),
-            ("WARDCHECK_CODE_COLLEAGUE", enrolment_code(&relay, "officer-a2")),
-            ("WARDCHECK_CODE_SUPERVISOR", enrolment_code(&relay, "supervisor")),
+            (
+                "WARDCHECK_PHOTO_PLAIN",
+                photo("plain.jpg", jpeg(1600, 1200, 2)),
+            ),
+            (
+                "WARDCHECK_CODE_OFFICER",
+                enrolment_code(&relay, "officer-a1"),
+            ),
+            (
+                "WARDCHECK_CODE_COLLEAGUE",
+                enrolment_code(&relay, "officer-a2"),
+            ),
+            (
+                "WARDCHECK_CODE_SUPERVISOR",
+                enrolment_code(&relay, "supervisor"),
+            ),
         ];
         Self {
             _relay: relay,
@@ -179,26 +193,22 @@ fn kotlin_plays_a_field_officers_day_against_a_real_relay() {
     let tools = (|| {
         runs("java")?;
         let kotlinc = file(
-            "KOTLINC",
-            compiler_home.join("bin/kotlinc"),
+            path_from("KOTLINC", compiler_home.join("bin/kotlinc")),
             "run `npm ci` in ffi/tests/kotlin",
         )?;
         let jna = file(
-            "WARDCHECK_JNA_JAR",
-            PathBuf::from("/usr/share/java/jna.jar"),
+            path_from("WARDCHECK_JNA_JAR", "/usr/share/java/jna.jar".into()),
             "apt-get install libjna-java",
         )?;
+        // The coroutines and the standard library come with the compiler.
         let lib = kotlinc
             .parent()
             .and_then(Path::parent)
             .map(|home| home.join("lib"))
             .ok_or("no Kotlin home")?;
-        let coroutines = file(
-            "WARDCHECK_COROUTINES_JAR",
-            lib.join("kotlinx-coroutines-core-jvm.jar"),
-            "it comes with the Kotlin compiler",
-        )?;
-        let stdlib = file("WARDCHECK_KOTLIN_STDLIB_JAR", lib.join("kotlin-stdlib.jar"), "it comes with the Kotlin compiler")?;
+        let [coroutines, stdlib] = ["kotlinx-coroutines-core-jvm.jar", "kotlin-stdlib.jar"]
+            .map(|jar| file(lib.join(jar), "the Kotlin compiler comes with it"));
+        let (coroutines, stdlib) = (coroutines?, stdlib?);
         Ok((kotlinc, jna, coroutines, stdlib))
     })();
     let Some((kotlinc, jna, coroutines, stdlib)) = prerequisite("Kotlin", tools) else {
@@ -240,8 +250,11 @@ fn python_plays_a_field_officers_day_against_a_real_relay() {
     // The generated module loads the library from its own folder.
     let module_dir = world.dir.path().join("python");
     std::fs::create_dir(&module_dir).expect("module dir");
-    std::fs::copy(bindings().join("wardcheck.py"), module_dir.join("wardcheck.py"))
-        .expect("module copied");
+    std::fs::copy(
+        bindings().join("wardcheck.py"),
+        module_dir.join("wardcheck.py"),
+    )
+    .expect("module copied");
     let lib = library();
     std::fs::copy(&lib, module_dir.join(lib.file_name().expect("a file name")))
         .expect("library copied");
@@ -263,7 +276,9 @@ fn swift_bindings_are_generated() {
             .filter(|c| !c.is_whitespace() && *c != '`')
             .collect::<String>()
     };
-    let swift = squeeze(&std::fs::read_to_string(bindings().join("wardcheck.swift")).expect("wardcheck.swift"));
+    let swift = squeeze(
+        &std::fs::read_to_string(bindings().join("wardcheck.swift")).expect("wardcheck.swift"),
+    );
     for api in [
         "public static func open(dir: String) throws -> Workspace",
         "func sync(listener: SyncListener? = nil, handle: SyncHandle? = nil) async throws -> SyncReport",
@@ -273,11 +288,18 @@ fn swift_bindings_are_generated() {
         "case EnrolmentRefused(message: String)",
         "public protocol SyncListener",
     ] {
-        assert!(swift.contains(&squeeze(api)), "wardcheck.swift lacks `{api}`");
+        assert!(
+            swift.contains(&squeeze(api)),
+            "wardcheck.swift lacks `{api}`"
+        );
     }
-    let header = std::fs::read_to_string(bindings().join("wardcheckFFI.h")).expect("wardcheckFFI.h");
+    let header =
+        std::fs::read_to_string(bindings().join("wardcheckFFI.h")).expect("wardcheckFFI.h");
     assert!(header.contains("uniffi_wardcheck_ffi_fn_constructor_workspace_open"));
     let modulemap =
         std::fs::read_to_string(bindings().join("wardcheckFFI.modulemap")).expect("modulemap");
-    assert!(modulemap.contains("header \"wardcheckFFI.h\""), "{modulemap}");
+    assert!(
+        modulemap.contains("header \"wardcheckFFI.h\""),
+        "{modulemap}"
+    );
 }

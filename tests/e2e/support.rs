@@ -2,8 +2,8 @@
 //! a supervisor, and phones (core workspaces) enrolled with it.
 
 use harness::Relay;
-pub use harness::world::{WARD_A, WARD_B, enrolment_code, populate};
 use harness::proxy::Proxy;
+pub use harness::world::{WARD_A, WARD_B, enrolment_code, populate};
 use wardcheck_core::Workspace;
 use wardcheck_core::model::{TemplateKey, Unit, sample_templates};
 use wardcheck_core::transport::{self, Relay as RelayClient, RetryPolicy};
