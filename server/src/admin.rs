@@ -12,7 +12,7 @@ use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
 
 use crate::auth::{self, Role};
-use crate::store::{OpenStoreError, RelayStore, StoreError, UnitKind, UnitRecord};
+use crate::store::{OpenStoreError, RelayStore, StoreError, UnitKind, UnitLocation, UnitRecord};
 
 /// An admin command failed; the message is for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +102,33 @@ pub fn add_unit(
         StoreError::Invalid(rule) => AdminError::Invalid(rule.to_owned()),
         other => AdminError::Store(other),
     })
+}
+
+/// `admin unit locate`: where a unit is (a centre and a radius in metres), so the console
+/// can tell whether a photo's GPS lies inside it.
+pub fn locate_unit(
+    store: &RelayStore,
+    id: &str,
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+) -> Result<(), AdminError> {
+    let valid = (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&lon)
+        && radius_m.is_finite()
+        && radius_m > 0.0;
+    if !valid {
+        return Err(AdminError::Invalid(
+            "latitude is -90 to 90, longitude -180 to 180, the radius a positive number of metres"
+                .into(),
+        ));
+    }
+    store
+        .set_unit_location(id, Some(UnitLocation { lat, lon, radius_m }))
+        .map_err(|err| match err {
+            StoreError::UnknownUnit => AdminError::UnknownUnit(id.to_owned()),
+            other => AdminError::Store(other),
+        })
 }
 
 /// `admin unit list`: a table.
@@ -372,6 +399,12 @@ mod tests {
         let err = add_unit(&store, "x", "X", UnitKind::Ward, Some("kt-city")).map(|_| ());
         assert!(err.is_ok());
         let err = add_unit(&store, "bad id", "X", UnitKind::Province, None).unwrap_err();
+        assert!(matches!(err, AdminError::Invalid(_)));
+        locate_unit(&store, "ngo-may", 14.35, 108.0, 1500.0).unwrap();
+        assert_eq!(store.unit_locations().unwrap()["ngo-may"].radius_m, 1500.0);
+        let err = locate_unit(&store, "nowhere", 14.0, 108.0, 10.0).unwrap_err();
+        assert!(matches!(err, AdminError::UnknownUnit(ref u) if u == "nowhere"));
+        let err = locate_unit(&store, "ngo-may", 91.0, 108.0, 10.0).unwrap_err();
         assert!(matches!(err, AdminError::Invalid(_)));
 
         add_user(&store, "a", "Officer A", Role::Officer, "ngo-may", None).unwrap();

@@ -1,8 +1,9 @@
 //! Who is calling: roles, the [`Principal`], credentials (bearer tokens, enrolment codes,
-//! passwords) and the authentication layer.
+//! passwords) and the authentication layer of the API (the console's sessions are in
+//! `console::session`).
 //!
 //! Tokens and codes are random and stored only as their SHA-256; a stolen database
-//! gives nobody a way in. Passwords (for the console, later) are argon2id PHC strings.
+//! gives nobody a way in. Passwords (for the console) are argon2id PHC strings.
 
 use std::fmt;
 use std::str::FromStr;

@@ -22,6 +22,7 @@ pub mod admin;
 pub mod auth;
 pub mod blobstore;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod revocation;
@@ -43,7 +44,8 @@ pub use revocation::Revocations;
 pub use state::{AppState, OpenError, Shutdown};
 pub use store::RelayStore;
 
-/// The relay's HTTP API over `state`. See the `routes` table in `routes/mod.rs`.
+/// The relay's HTTP API over `state` (see the `routes` table in `routes/mod.rs`) and the
+/// supervisors' web console under `/console/` (see [`console`]).
 ///
 /// Layers, outermost first: tracing (a span per request with method and path, never the
 /// query string, which may hold a token), metrics (per route pattern), authentication
@@ -57,6 +59,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::public(&config))
         .merge(authenticated)
+        .merge(console::router(&config))
         .fallback(routes::not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

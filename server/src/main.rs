@@ -102,6 +102,20 @@ enum UnitCommand {
         #[arg(long)]
         parent: Option<String>,
     },
+    /// Set where a unit is (for the console's "photo taken inside the unit" check).
+    Locate {
+        #[arg(long)]
+        id: String,
+        /// Latitude of the centre (WGS 84 degrees).
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        /// Longitude of the centre (WGS 84 degrees).
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        /// How far from the centre still counts as inside, in metres.
+        #[arg(long)]
+        radius_m: f64,
+    },
     /// List units.
     List,
 }
@@ -241,6 +255,13 @@ fn run_admin(common: &Common, command: AdminCommand) -> Result<(), String> {
                 parent,
             } => admin::add_unit(&store, &id, &name, kind, parent.as_deref())
                 .map(|()| format!("added {kind} {id}\n")),
+            UnitCommand::Locate {
+                id,
+                lat,
+                lon,
+                radius_m,
+            } => admin::locate_unit(&store, &id, lat, lon, radius_m)
+                .map(|()| format!("located {id}\n")),
             UnitCommand::List => admin::list_units(&store),
         },
         AdminCommand::User { command } => match command {

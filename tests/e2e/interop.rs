@@ -5,15 +5,14 @@
 //! Needs `node` and `tests/interop/node_modules` (`npm ci` there, as `.ci/run` does).
 //! Without them the test is skipped, except under CI (`CI` set), where it fails.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::Relay;
 use wardcheck_core::doc::DocumentId;
 use wardcheck_core::testing::jpeg;
 
+use crate::node::{self, NodeRun};
 use crate::support::{Phone, WARD_B, populate, template, ward_a};
 
 /// How long the node process may take in all (the script gives up after 20 s itself).
@@ -23,90 +22,18 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
 }
 
-/// `node`, or `WARDCHECK_NODE`.
-fn node() -> PathBuf {
-    std::env::var_os("WARDCHECK_NODE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("node"))
-}
-
-/// Why the JS client cannot run here, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    let version = Command::new(node())
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output();
-    match version {
-        Ok(output) if output.status.success() => {}
-        _ => return Some(format!("`{}` does not run", node().display())),
-    }
-    let modules = interop_dir().join("node_modules/@automerge/automerge-repo-network-websocket");
-    if !modules.is_dir() {
-        return Some(format!(
-            "{} is missing: run `npm ci` in {}",
-            modules.display(),
-            interop_dir().display()
-        ));
-    }
-    None
-}
-
-/// What the node process did.
-struct NodeRun {
-    success: bool,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
 /// Runs `node sync.mjs args…`, killing it after [`NODE_DEADLINE`].
 fn run_sync_script(args: &[&str]) -> NodeRun {
-    let started = Instant::now();
-    let mut child = Command::new(node())
-        .arg(interop_dir().join("sync.mjs"))
-        .args(args)
-        .current_dir(interop_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for node") {
-            break Some(status);
-        }
-        if started.elapsed() > NODE_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    NodeRun {
-        success: status.is_some_and(|s| s.success()),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-        elapsed: started.elapsed(),
-    }
+    node::run(&interop_dir(), "sync.mjs", args, NODE_DEADLINE)
 }
 
 #[test]
 fn a_stock_automerge_repo_js_client_syncs_with_the_relay() {
-    if let Some(why) = missing_prerequisite() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the interop test must run under CI, but {why}"
-        );
-        eprintln!("skipping the automerge-repo JS interop test: {why}");
+    let missing = node::missing_prerequisite(
+        &interop_dir(),
+        "@automerge/automerge-repo-network-websocket",
+    );
+    if !node::may_run("automerge-repo JS interop test", missing) {
         return;
     }
     let relay = Relay::start();
@@ -154,16 +81,7 @@ fn a_stock_automerge_repo_js_client_syncs_with_the_relay() {
     let token = js_device.workspace.enrolment().unwrap().unwrap().token;
     let text = "bình luận từ automerge-repo (JS)";
     let run = run_sync_script(&[&relay.url, &token, &id.to_string(), text]);
-    assert!(
-        run.success,
-        "the JS client failed after {:?}\nstdout: {}\nstderr: {}",
-        run.elapsed, run.stdout, run.stderr
-    );
-    let printed: serde_json::Value = run
-        .stdout
-        .lines()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("no JSON line from the JS client: {}", run.stdout));
+    let printed = run.json_line("the JS client");
     eprintln!("the JS client synced in {:?}: {printed}", run.elapsed);
     assert_eq!(printed["period"], "2025");
     assert_eq!(printed["unit_id"], ward_a().id.as_str());

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real relay binary on 127.0.0.1, real core workspaces as phones.
 //! One test binary, topic modules.
 
+mod console;
 mod interop;
+mod node;
 mod security;
 mod support;
 mod sync;

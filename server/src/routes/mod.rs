@@ -8,6 +8,7 @@
 //! | `GET /v1/documents` | token | `documents` |
 //! | `HEAD`/`GET`/`PUT /v1/blobs/{sha256}`, `POST /v1/blobs/missing` | token | `blobs` |
 //! | `GET /v1/sync` (WebSocket) | token | `sync` |
+//! | `/`, `/console/…` (the supervisors' console) | session cookie | [`crate::console`] |
 //!
 //! Each area's router carries its own body limit and timeout layers; the
 //! authentication layer wraps every authenticated area (see [`crate::auth`]).

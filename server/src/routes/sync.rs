@@ -199,7 +199,10 @@ impl RelayHost {
 
     /// The stored document if it exists and is in scope; `Ok(None)` if it does not exist;
     /// `Unavailable` if it exists outside the scope.
-    fn open(&self, id: &DocumentId) -> Result<Option<Arc<Mutex<Assessment>>>, HostError> {
+    pub(crate) fn open(
+        &self,
+        id: &DocumentId,
+    ) -> Result<Option<Arc<Mutex<Assessment>>>, HostError> {
         let unit = self.store.document_unit(id).map_err(failed)?;
         match unit {
             None => Ok(None),

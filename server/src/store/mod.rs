@@ -15,6 +15,7 @@
 //! passwords only as argon2 PHC strings. Errors name no user, unit or device.
 
 pub(crate) mod accounts;
+mod console;
 mod documents;
 mod evidence;
 pub mod schema;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use accounts::{DeviceRecord, Enrolled, NewDevice, UnitKind, UnitRecord, UserRecord};
+pub use console::{ConsoleAccount, ConsoleSessionRecord, UnitLocation};
 pub use documents::{DocumentSummary, StoredDocument};
 pub use evidence::{EvidenceCheck, Verdict};
 
