@@ -3,6 +3,7 @@
 //! fault-injecting proxy between it and the clients.
 
 pub mod proxy;
+pub mod world;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
