@@ -24,16 +24,20 @@ fn profile_dir() -> PathBuf {
         .to_owned()
 }
 
-/// The cdylib cargo built for this test, as an app would load it.
+/// The cdylib cargo built for this test, as an app would load it. `cargo test` leaves it
+/// in `deps/` (a `cargo build` also copies it up to `target/<profile>/`, but that copy
+/// may be older), so `deps/` comes first.
 fn library() -> PathBuf {
     let name = format!(
         "{}wardcheck_ffi{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
-    let path = profile_dir().join(name);
-    assert!(path.exists(), "{} is missing", path.display());
-    path
+    let profile = profile_dir();
+    [profile.join("deps").join(&name), profile.join(&name)]
+        .into_iter()
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("{name} is missing from {}", profile.display()))
 }
 
 /// Kotlin, Swift and Python bindings generated once from [`library`], as
