@@ -60,7 +60,7 @@ use crate::model::{Action, Author, Template, Unit};
 use crate::photo::{CaptureClaim, GeoPoint, PerceptualHash, ProvenanceError, PublicKey, Signature};
 
 pub use id::{DocumentId, InvalidDocumentId};
-pub use read::{AssessmentView, Comment, CriterionView, Indicator};
+pub use read::{AssessmentView, Comment, CriterionView, Indicator, ReviewScan};
 pub use review::{Conflict, ConflictValue, FieldValue, HistoryEntry};
 
 /// The schema version this build writes and reads.

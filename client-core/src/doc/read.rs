@@ -54,6 +54,16 @@ pub struct CriterionView {
     pub log: Vec<Transition>,
 }
 
+/// The reviews and the evidence of an assessment ([`Assessment::review_scan`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReviewScan {
+    /// How many reviews (approvals and returns) the status logs hold.
+    pub reviews: usize,
+    /// Every evidence record not removed, with its criterion's id, criteria in the
+    /// template's order.
+    pub evidence: Vec<(String, Evidence)>,
+}
+
 /// An indicator such as incidents this period, next to the previous period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Indicator {
@@ -84,13 +94,7 @@ impl Assessment {
     /// Builds the whole view.
     pub fn view(&self) -> Result<AssessmentView> {
         let doc = &self.doc;
-        let unit_obj = Shape.map(doc, &ROOT, "unit")?;
-        let unit = Unit {
-            id: string(doc, &unit_obj, "id")?,
-            name: string(doc, &unit_obj, "name")?,
-            city: string(doc, &unit_obj, "city")?,
-            province: string(doc, &unit_obj, "province")?,
-        };
+        let unit = unit_of(doc)?;
         let period = string(doc, &ROOT, "period")?;
         let criteria = self
             .template
@@ -139,16 +143,8 @@ impl Assessment {
         let review = derived.review.cloned();
         let contested_by = derived.concurrent_reviews.into_iter().cloned().collect();
         let note = doc.text(Shape.criterion_child(doc, &criterion.id, "note")?)?;
-        let evidence_obj = Shape.criterion_child(doc, &criterion.id, "evidence")?;
-        let mut evidence = Vec::new();
-        for item in doc.map_range(&evidence_obj, ..) {
-            if matches!(item.value, ValueRef::Object(ObjType::Map)) {
-                let fields = Fields::of(doc, &item.id());
-                if !fields.boolean("removed") {
-                    evidence.push(read_evidence(&item.key, &fields)?);
-                }
-            }
-        }
+        let mut evidence =
+            evidence_in(doc, &Shape.criterion_child(doc, &criterion.id, "evidence")?)?;
         evidence.sort_by_key(|e| (e.added_at_ms, e.photo));
         Ok(CriterionView {
             criterion: criterion.clone(),
@@ -166,21 +162,56 @@ impl Assessment {
     /// shape this build does not know are skipped, not fatal.
     fn log(&self, criterion: &str) -> Result<Vec<Transition>> {
         let doc = &self.doc;
-        let log = Shape.criterion_child(doc, criterion, "log")?;
-        Ok(doc
-            .list_range(&log, ..)
-            .filter_map(|item| {
-                let entry = Fields::of(doc, &item.id());
-                Some(Transition {
-                    action: Action::parse(entry.string("action")?)?,
-                    round: entry.uint("round")?,
-                    by: entry.string("by").unwrap_or_default().to_owned(),
-                    device: entry.string("device").unwrap_or_default().to_owned(),
-                    at_ms: entry.int("at").unwrap_or_default(),
-                    reason: entry.string("reason").map(str::to_owned),
-                })
-            })
-            .collect())
+        Ok(log_in(doc, &Shape.criterion_child(doc, criterion, "log")?))
+    }
+
+    /// The reviews and the evidence, as [`Assessment::view`] shows them, without the rest
+    /// of the view: what the relay checks after every incoming change. Each criterion's
+    /// objects are found in one pass over its map, and notes, comments and indicators are
+    /// not read. Fails where [`Assessment::view`] would fail on these parts.
+    pub fn review_scan(&self) -> Result<ReviewScan> {
+        let doc = &self.doc;
+        unit_of(doc)?;
+        string(doc, &ROOT, "period")?;
+        let criteria = Shape.map(doc, &ROOT, "criteria")?;
+        let mut scan = ReviewScan::default();
+        for criterion in &self.template.criteria {
+            let c = match doc.get(&criteria, &criterion.id)? {
+                Some((Value::Object(ObjType::Map), id)) => id,
+                _ => return Err(Error::UnknownCriterion(criterion.id.clone())),
+            };
+            let (mut note, mut log, mut evidence) = (None, None, None);
+            for item in doc.map_range(&c, ..) {
+                if let ValueRef::Object(kind) = item.value {
+                    match &*item.key {
+                        "note" => note = Some((kind, item.id())),
+                        "log" => log = Some(item.id()),
+                        "evidence" => evidence = Some(item.id()),
+                        _ => {}
+                    }
+                }
+            }
+            let missing = |key: &str| Error::Malformed(format!("missing object {key:?}"));
+            // The view reads the note as text: only another kind of object can fail.
+            match note.ok_or_else(|| missing("note"))? {
+                (ObjType::Text, _) => {}
+                (_, other) => {
+                    doc.text(other)?;
+                }
+            }
+            let log = log.ok_or_else(|| missing("log"))?;
+            let evidence = evidence.ok_or_else(|| missing("evidence"))?;
+            scan.reviews += log_in(doc, &log)
+                .iter()
+                .filter(|t| t.action.is_review())
+                .count();
+            scan.evidence.extend(
+                evidence_in(doc, &evidence)?
+                    .into_iter()
+                    .map(|e| (criterion.id.clone(), e)),
+            );
+        }
+        Ok(scan)
     }
 
     fn indicators(&self) -> Result<Vec<Indicator>> {
@@ -217,6 +248,50 @@ impl Assessment {
             })
             .collect())
     }
+}
+
+/// The document's unit.
+fn unit_of(doc: &Automerge) -> Result<Unit> {
+    let unit = Shape.map(doc, &ROOT, "unit")?;
+    Ok(Unit {
+        id: string(doc, &unit, "id")?,
+        name: string(doc, &unit, "name")?,
+        city: string(doc, &unit, "city")?,
+        province: string(doc, &unit, "province")?,
+    })
+}
+
+/// The entries of a status log, in document order. Entries a foreign peer wrote in a shape
+/// this build does not know are skipped, not fatal.
+fn log_in(doc: &Automerge, log: &ObjId) -> Vec<Transition> {
+    doc.list_range(log, ..)
+        .filter_map(|item| {
+            let entry = Fields::of(doc, &item.id());
+            Some(Transition {
+                action: Action::parse(entry.string("action")?)?,
+                round: entry.uint("round")?,
+                by: entry.string("by").unwrap_or_default().to_owned(),
+                device: entry.string("device").unwrap_or_default().to_owned(),
+                at_ms: entry.int("at").unwrap_or_default(),
+                reason: entry.string("reason").map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+/// The evidence records of a criterion's `evidence` map, removed ones left out, in the
+/// map's order.
+fn evidence_in(doc: &Automerge, evidence: &ObjId) -> Result<Vec<Evidence>> {
+    let mut records = Vec::new();
+    for item in doc.map_range(evidence, ..) {
+        if matches!(item.value, ValueRef::Object(ObjType::Map)) {
+            let fields = Fields::of(doc, &item.id());
+            if !fields.boolean("removed") {
+                records.push(read_evidence(&item.key, &fields)?);
+            }
+        }
+    }
+    Ok(records)
 }
 
 fn read_evidence(key: &str, e: &Fields) -> Result<Evidence> {

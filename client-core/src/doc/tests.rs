@@ -450,3 +450,72 @@ fn assessments_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Assessment>();
 }
+
+/// The relay's check reads the reviews and evidence the view shows.
+#[test]
+fn the_review_scan_sees_what_the_view_shows() {
+    let mut doc = new_assessment();
+    let o = officer(1);
+    assert_eq!(doc.review_scan().unwrap(), ReviewScan::default());
+    let (kept, removed) = (signed_evidence(1, &o), signed_evidence(2, &o));
+    doc.add_evidence("c03", &kept, &o, 1).unwrap();
+    doc.add_evidence("c05", &removed, &o, 2).unwrap();
+    doc.remove_evidence("c05", &removed.photo, &o, 3).unwrap();
+    doc.step("c03", Action::Start, None, &o, 4).unwrap();
+    doc.step("c03", Action::Submit, None, &o, 5).unwrap();
+    doc.step("c03", Action::Return, Some("blurred"), &supervisor(), 6)
+        .unwrap();
+    let scan = doc.review_scan().unwrap();
+    assert_eq!(scan.reviews, 1);
+    assert_eq!(scan.evidence, vec![("c03".to_owned(), kept)]);
+    let view = doc.view().unwrap();
+    let reviews = view.criteria.iter().flat_map(|c| &c.log);
+    assert_eq!(reviews.filter(|t| t.action.is_review()).count(), 1);
+}
+
+/// A return written by a JavaScript peer, its strings as text objects, still counts: the
+/// scan reads a log entry's fields as the view does.
+#[test]
+fn the_review_scan_counts_a_return_written_with_text_objects() {
+    use automerge::transaction::Transactable;
+
+    let mut doc = new_assessment();
+    let log = doc.criterion_child(&doc.doc, "c02", "log").unwrap();
+    let mut tx = doc.doc.transaction();
+    let entry = tx.insert_object(&log, 0, ObjType::Map).unwrap();
+    for (key, value) in [("action", "return"), ("by", "officer-js"), ("reason", "x")] {
+        let text = tx.put_object(&entry, key, ObjType::Text).unwrap();
+        tx.splice_text(&text, 0, 0, value).unwrap();
+    }
+    tx.put(&entry, "round", 0_u64).unwrap();
+    tx.commit();
+    assert_eq!(doc.review_scan().unwrap().reviews, 1);
+}
+
+/// Where the view fails (a criterion's note replaced by another kind of object, a
+/// criterion or the unit's name missing), the scan fails too: the relay refuses such
+/// changes.
+#[test]
+fn the_review_scan_fails_where_the_view_fails() {
+    use automerge::transaction::{Transactable, Transaction};
+
+    /// The objects a case breaks: `criteria`, criterion c01 and `unit`.
+    type Objects = (ObjId, ObjId, ObjId);
+    let cases: [fn(&mut Transaction<'_>, &Objects); 4] = [
+        |tx, (criteria, _, _)| tx.delete(criteria, "c01").unwrap(),
+        |tx, (_, c01, _)| tx.put(c01, "log", "none").unwrap(),
+        |tx, (_, c01, _)| tx.delete(c01, "evidence").unwrap(),
+        |tx, (_, _, unit)| tx.delete(unit, "name").unwrap(),
+    ];
+    for case in cases {
+        let mut doc = new_assessment();
+        let criteria = doc.map(&doc.doc, &ROOT, "criteria").unwrap();
+        let c01 = doc.map(&doc.doc, &criteria, "c01").unwrap();
+        let unit = doc.map(&doc.doc, &ROOT, "unit").unwrap();
+        let mut tx = doc.doc.transaction();
+        case(&mut tx, &(criteria, c01, unit));
+        tx.commit();
+        assert!(doc.view().is_err());
+        assert!(doc.review_scan().is_err());
+    }
+}

@@ -92,13 +92,16 @@ fn encoded_size(message: &Message) -> usize {
 /// received from the peer on this connection yet.
 fn resuming_from(doc: &Automerge, state: &State) -> Option<Vec<ChangeHash>> {
     // Set by every message received (a decoded state has `their_have` = `Some([])`).
+    // Checked first: looking a change up rebuilds it from the document's columns (about
+    // as costly as the rest of a reply), and is needed only when resuming.
     let fresh_connection = state.their_heads.is_none() && state.their_need.is_none();
-    let known = !state.shared_heads.is_empty()
+    let resuming = fresh_connection
+        && !state.shared_heads.is_empty()
         && state
             .shared_heads
             .iter()
             .all(|hash| doc.get_change_by_hash(hash).is_some());
-    (fresh_connection && known).then(|| state.shared_heads.clone())
+    resuming.then(|| state.shared_heads.clone())
 }
 
 /// The changes made since `shared` (what the peer had at the end of the last sync), in

@@ -36,7 +36,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use wardcheck_core::blob::BlobHash;
-use wardcheck_core::doc::{Assessment, AssessmentView, DocumentId};
+use wardcheck_core::doc::{Assessment, DocumentId, ReviewScan};
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
     DEFAULT_MESSAGE_BUDGET, HostError, MIN_MESSAGE_BUDGET, Session, SyncHost, generate_bounded,
@@ -271,14 +271,14 @@ impl DocCache {
         let mut copy = loaded.doc.clone();
         let out = f(&mut copy)?;
         if copy.heads() != before {
-            let view = copy.view()?;
+            let scan = copy.review_scan()?;
             let chunk = copy.save_after(&before);
-            if let Err(e) = store.append_chunk(id, &chunk, &copy.heads_key(), &blob_refs(&view)) {
+            if let Err(e) = store.append_chunk(id, &chunk, &copy.heads_key(), &blob_refs(&scan)) {
                 drop(loaded);
                 self.forget(id);
                 return Err(e.into());
             }
-            loaded.reviews = review_count_in(&view);
+            loaded.reviews = scan.reviews;
             loaded.doc = copy;
         }
         Ok(out)
@@ -494,24 +494,27 @@ impl RelayHost {
         if merged.heads() == before {
             return Ok(());
         }
-        let view = merged.view().map_err(|_| HostError::Unavailable)?;
-        if !self.may_review && review_count_in(&view) > loaded.reviews {
+        let scan = merged.review_scan().map_err(|_| HostError::Unavailable)?;
+        if !self.may_review && scan.reviews > loaded.reviews {
             return Err(HostError::Unavailable);
         }
         let chunk = merged.save_after(&before);
         self.store
-            .append_chunk(id, &chunk, &merged.heads_key(), &blob_refs(&view))
+            .append_chunk(id, &chunk, &merged.heads_key(), &blob_refs(&scan))
             .map_err(failed)?;
-        loaded.reviews = review_count_in(&view);
+        loaded.reviews = scan.reviews;
         loaded.doc = merged;
         drop(loaded);
-        self.check_evidence(id, &view)
+        self.check_evidence(id, &scan)
     }
 
     /// Checks the signature of every evidence record not checked yet against the keys
     /// registered for the officer's devices, and records the verdicts. A record that fails
     /// stays in the document, flagged, never silently trusted.
-    fn check_evidence(&self, id: &DocumentId, view: &AssessmentView) -> Result<(), HostError> {
+    fn check_evidence(&self, id: &DocumentId, scan: &ReviewScan) -> Result<(), HostError> {
+        if scan.evidence.is_empty() {
+            return Ok(());
+        }
         let checked: HashSet<(String, BlobHash)> = self
             .store
             .evidence_checks(id)
@@ -520,12 +523,8 @@ impl RelayHost {
             .map(|check| (check.criterion, check.photo))
             .collect();
         let mut checks = Vec::new();
-        for criterion in &view.criteria {
-            let name = &criterion.criterion.id;
-            for evidence in &criterion.evidence {
-                if checked.contains(&(name.clone(), evidence.photo)) {
-                    continue;
-                }
+        for (name, evidence) in &scan.evidence {
+            if !checked.contains(&(name.clone(), evidence.photo)) {
                 let verdict = if evidence.verify(&evidence.device_key, None).is_err() {
                     Verdict::BadSignature
                 } else if self
@@ -562,24 +561,14 @@ fn failed(e: impl std::fmt::Display) -> HostError {
 
 /// How many reviews (approvals and returns) the assessment holds.
 fn review_count(doc: &Assessment) -> usize {
-    doc.view().map(|view| review_count_in(&view)).unwrap_or(0)
-}
-
-/// How many reviews (approvals and returns) a view shows.
-fn review_count_in(view: &AssessmentView) -> usize {
-    view.criteria
-        .iter()
-        .flat_map(|c| &c.log)
-        .filter(|t| t.action.is_review())
-        .count()
+    doc.review_scan().map(|scan| scan.reviews).unwrap_or(0)
 }
 
 /// Every blob an assessment references (photos and thumbnails).
-fn blob_refs(view: &AssessmentView) -> Vec<BlobHash> {
-    view.criteria
+fn blob_refs(scan: &ReviewScan) -> Vec<BlobHash> {
+    scan.evidence
         .iter()
-        .flat_map(|c| &c.evidence)
-        .flat_map(|e| [e.photo, e.thumbnail])
+        .flat_map(|(_, e)| [e.photo, e.thumbnail])
         .collect()
 }
 
@@ -630,39 +619,39 @@ impl SyncHost for RelayHost {
             let before = loaded.doc.heads();
             let (may_review, reviews) = (self.may_review, loaded.reviews);
             // Checked on the copy the message is applied to: no other connection may ever
-            // see a refused change. One view of the result serves the checks below.
-            let mut view = None;
+            // see a refused change. One scan of the result serves the checks below.
+            let mut scanned = None;
             let taken = loaded
                 .doc
                 .receive_sync_message_if(state, message, |candidate| {
                     if candidate.heads() == before {
                         return true;
                     }
-                    let Ok(seen) = candidate.view() else {
+                    let Ok(scan) = candidate.review_scan() else {
                         return false;
                     };
-                    let allowed = may_review || review_count_in(&seen) <= reviews;
-                    view = Some(seen);
+                    let allowed = may_review || scan.reviews <= reviews;
+                    scanned = Some(scan);
                     allowed
                 });
             // Refused, not an assessment any more, or not Automerge: keep ours.
             if !matches!(taken, Ok(true)) {
                 return Err(HostError::Unavailable);
             }
-            if let Some(view) = view {
+            if let Some(scan) = scanned {
                 let chunk = loaded.doc.save_after(&before);
                 let heads = loaded.doc.heads_key();
                 if let Err(e) = self
                     .store
-                    .append_chunk(id, &chunk, &heads, &blob_refs(&view))
+                    .append_chunk(id, &chunk, &heads, &blob_refs(&scan))
                 {
                     drop(loaded);
                     self.docs.forget(id);
                     return Err(failed(e));
                 }
-                loaded.reviews = review_count_in(&view);
+                loaded.reviews = scan.reviews;
                 drop(loaded);
-                self.check_evidence(id, &view)?;
+                self.check_evidence(id, &scan)?;
             }
             return Ok(());
         }
@@ -690,9 +679,12 @@ impl SyncHost for RelayHost {
             return Ok(());
         };
         let view = assessment.view().map_err(|_| HostError::Unavailable)?;
+        let scan = assessment
+            .review_scan()
+            .map_err(|_| HostError::Unavailable)?;
         if view.id != *id
             || !self.wards.contains(&view.unit.id)
-            || (!self.may_review && review_count(&assessment) > 0)
+            || (!self.may_review && scan.reviews > 0)
         {
             return Err(HostError::Unavailable);
         }
@@ -701,11 +693,11 @@ impl SyncHost for RelayHost {
             &view.unit.id,
             &assessment.save(),
             &assessment.heads_key(),
-            &blob_refs(&view),
+            &blob_refs(&scan),
         );
         match inserted {
             Ok(()) => {
-                self.check_evidence(id, &view)?;
+                self.check_evidence(id, &scan)?;
                 self.docs.insert(*id, view.unit.id, assessment);
                 Ok(())
             }
@@ -744,6 +736,32 @@ mod tests {
         id
     }
 
+    /// A seeded store with one assessment of ward ngo-may, and a cache in front of it.
+    fn one_ward() -> (
+        tempfile::TempDir,
+        Arc<RelayStore>,
+        DocumentId,
+        Arc<DocCache>,
+    ) {
+        let (dir, store) = temp_store();
+        seed(&store);
+        let id = stored(&store, "ngo-may");
+        (dir, Arc::new(store), id, Arc::new(DocCache::new(4)))
+    }
+
+    /// A connection's host for a device of ward ngo-may.
+    fn officer_host(store: &Arc<RelayStore>, docs: &Arc<DocCache>, may_review: bool) -> RelayHost {
+        let wards = vec!["ngo-may".to_owned()];
+        RelayHost::new(
+            store.clone(),
+            docs.clone(),
+            wards,
+            may_review,
+            "d".into(),
+            4096,
+        )
+    }
+
     fn note(doc: &SharedDoc) -> String {
         doc.read(|d| d.view().unwrap().criteria[0].note.clone())
     }
@@ -773,22 +791,8 @@ mod tests {
 
     #[test]
     fn the_same_new_assessment_pushed_twice_at_once_is_merged() {
-        let (_dir, store) = temp_store();
-        seed(&store);
-        let store = Arc::new(store);
-        let id = stored(&store, "ngo-may");
-        let docs = Arc::new(DocCache::new(4));
-        let host = |may_review| {
-            let wards = vec!["ngo-may".to_owned()];
-            RelayHost::new(
-                store.clone(),
-                docs.clone(),
-                wards,
-                may_review,
-                "d".into(),
-                4096,
-            )
-        };
+        let (_dir, store, id, docs) = one_ward();
+        let host = |may_review| officer_host(&store, &docs, may_review);
         // Another device created the same assessment offline (the same first changes)
         // and pushed it while the first push was being stored.
         let unit = Unit {
@@ -828,6 +832,69 @@ mod tests {
             docs.open(&store, &id).unwrap().unwrap().read(review_count),
             1
         );
+    }
+
+    /// Syncs `phone` with the relay through `host` until neither has anything to send.
+    fn push(
+        phone: &mut Assessment,
+        host: &mut RelayHost,
+        id: &DocumentId,
+    ) -> Result<(), HostError> {
+        let (mut ours, mut theirs) = (SyncState::new(), SyncState::new());
+        for _ in 0..8 {
+            let messages = phone.generate_sync_messages(&mut ours, DEFAULT_MESSAGE_BUDGET);
+            if messages.is_empty() {
+                return Ok(());
+            }
+            for message in messages {
+                host.receive(id, &mut theirs, message)?;
+            }
+            for reply in host.generate(id, &mut theirs)? {
+                phone.receive_sync_message(&mut ours, reply).unwrap();
+            }
+        }
+        panic!("the sync did not settle");
+    }
+
+    #[test]
+    fn an_officers_sync_message_adding_a_return_is_refused_whole() {
+        let (_dir, store, id, docs) = one_ward();
+        let host = |may_review| officer_host(&store, &docs, may_review);
+        let mut phone = docs
+            .open(&store, &id)
+            .unwrap()
+            .unwrap()
+            .read(|doc| Assessment::load(&doc.save()).unwrap());
+        let officer = Author::new("officer-a", "phone");
+        phone.set_note("c01", "with a return", &officer, 1).unwrap();
+        phone.step("c01", Action::Start, None, &officer, 2).unwrap();
+        phone
+            .step("c01", Action::Submit, None, &officer, 3)
+            .unwrap();
+        phone
+            .step("c01", Action::Return, Some("self-review"), &officer, 4)
+            .unwrap();
+        assert_eq!(
+            push(&mut phone.clone(), &mut host(false), &id),
+            Err(HostError::Unavailable)
+        );
+        // Nothing of the message is in the shared copy or the store.
+        let shared = docs.open(&store, &id).unwrap().unwrap();
+        assert_eq!(
+            (shared.read(review_count), note(&shared)),
+            (0, String::new())
+        );
+        docs.forget(&id);
+        let reloaded = docs.open(&store, &id).unwrap().unwrap();
+        assert_eq!(
+            (reloaded.read(review_count), note(&reloaded)),
+            (0, String::new())
+        );
+        // A reviewer's device may.
+        push(&mut phone, &mut host(true), &id).unwrap();
+        let shared = docs.open(&store, &id).unwrap().unwrap();
+        assert_eq!(shared.read(review_count), 1);
+        assert_eq!(note(&shared), "with a return");
     }
 
     #[test]
