@@ -665,6 +665,24 @@ async fn conflicts_are_listed_and_settled() {
         .unwrap();
     b.set_indicator("incidents", 6, &Author::new("officer-a", "phone-2"), 3_000)
         .unwrap();
+    // And the caption of one of c01's photos.
+    let photo = signed_evidence(1, &Author::new("officer-a", "phone-1")).photo;
+    a.set_caption(
+        "c01",
+        &photo,
+        "cổng",
+        &Author::new("officer-a", "phone-1"),
+        3_000,
+    )
+    .unwrap();
+    b.set_caption(
+        "c01",
+        &photo,
+        "sân",
+        &Author::new("officer-a", "phone-2"),
+        3_000,
+    )
+    .unwrap();
     a.merge(&b).unwrap();
     console
         .state
@@ -680,11 +698,18 @@ async fn conflicts_are_listed_and_settled() {
     let session = console.sign_in("sup-kt").await;
     let inbox = console.get("/console/conflicts", &session.0).await.text();
     assert!(inbox.contains("indicators/incidents"), "{inbox}");
+    // A criterion's field names the criterion, with a link to it.
+    let c01 = format!("/console/d/{}/c/c01", console.doc);
+    assert!(
+        inbox.contains(&format!("criteria/c01/evidence/{photo}/caption")),
+        "{inbox}"
+    );
+    assert!(inbox.contains(&format!("href=\"{c01}\"")), "{inbox}");
     assert!(inbox.contains("phone-1") && inbox.contains("phone-2"));
     let settle = console.settle(&session, "5", "7").await;
     assert_eq!(settle.status, StatusCode::SEE_OTHER, "{}", settle.text());
     let doc = console.stored();
-    assert!(doc.conflicts().is_empty());
+    assert_eq!(doc.conflicts().len(), 1, "the caption is still to settle");
     let incidents = doc.view().unwrap().indicators;
     assert_eq!(
         incidents[0].value,

@@ -616,7 +616,16 @@ pub async fn conflicts(State(state): State<AppState>, who: Supervisor) -> Result
                     form.card.conflict method="post" action={ "/console/d/" (view.id) "/settle" } {
                         input type="hidden" name="csrf" value=(who.csrf);
                         input type="hidden" name="path" value=(conflict.path);
-                        p { strong { (t.field) ": " } code { (conflict.path) } }
+                        p {
+                            strong { (t.field) ": " }
+                            @if let Some(c) = conflict.criterion.as_deref().and_then(|c| view.criteria.iter().find(|v| v.criterion.id == c)) {
+                                a href={ "/console/d/" (view.id) "/c/" (c.criterion.id) } {
+                                    (c.criterion.code) ". " (lang.pick(&c.criterion.title))
+                                }
+                                " · "
+                            }
+                            code { (conflict.path) }
+                        }
                         div.side {
                             @for (n, v) in conflict.values.iter().enumerate() {
                                 label.card {
