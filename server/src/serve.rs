@@ -296,7 +296,6 @@ mod tests {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use wardcheck_core::blob::BlobHash;
-    use wardcheck_core::doc::DocumentId;
 
     use super::*;
     use crate::routes::testing::TestRelay;
@@ -306,17 +305,7 @@ mod tests {
         let relay = TestRelay::new();
         let bytes: Vec<u8> = (0..2_000u32).map(|i| (i % 256) as u8).collect();
         let hash = BlobHash::of(&bytes);
-        relay
-            .state
-            .store
-            .insert_document(
-                &DocumentId::for_assessment("ngo-may", "2025"),
-                "ngo-may",
-                b"s",
-                b"h",
-                &[hash],
-            )
-            .unwrap();
+        relay.document_referencing("ngo-may", &[hash]);
         let token = relay.token("officer-a");
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),

@@ -400,21 +400,15 @@ mod tests {
 
     fn relay_with_settings(a: &BlobHash, b: &BlobHash, settings: Settings) -> TestRelay {
         let relay = TestRelay::with(settings);
-        let store = &relay.state.store;
-        store
-            .insert_document(
-                &DocumentId::for_assessment("ngo-may", "2025"),
-                "ngo-may",
-                b"s",
-                b"h",
-                &[*a],
-            )
-            .unwrap();
+        relay.document_referencing("ngo-may", &[*a]);
+        relay.document_referencing("tran-hung-dao", &[]);
+        // A blob referenced only by a later chunk counts too.
         let other = DocumentId::for_assessment("tran-hung-dao", "2025");
-        store
-            .insert_document(&other, "tran-hung-dao", b"s", b"h", &[])
+        relay
+            .state
+            .store
+            .append_chunk(&other, b"c", b"h", &[*b])
             .unwrap();
-        store.append_chunk(&other, b"c", b"h", &[*b]).unwrap();
         relay
     }
 

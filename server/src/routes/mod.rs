@@ -74,6 +74,9 @@ pub(crate) mod testing {
     use axum::http::{Request, Response, StatusCode};
     use tower::ServiceExt;
 
+    use wardcheck_core::blob::BlobHash;
+    use wardcheck_core::doc::DocumentId;
+
     use crate::config::{Config, Settings};
     use crate::store::accounts::tests::seed;
     use crate::{AppState, app, auth};
@@ -131,6 +134,21 @@ pub(crate) mod testing {
                 )
                 .unwrap();
             (id, token)
+        }
+
+        /// Stores a (placeholder) document of `ward` for 2025 that references `blobs`, so
+        /// they are in that ward's scope.
+        pub(crate) fn document_referencing(&self, ward: &str, blobs: &[BlobHash]) {
+            self.state
+                .store
+                .insert_document(
+                    &DocumentId::for_assessment(ward, "2025"),
+                    ward,
+                    b"s",
+                    b"h",
+                    blobs,
+                )
+                .unwrap();
         }
 
         /// A token of a fresh device of `user`.
@@ -204,7 +222,6 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use wardcheck_core::blob::BlobHash;
-    use wardcheck_core::doc::DocumentId;
 
     use super::testing::{Reply, TestRelay};
     use crate::store::now_ms;
@@ -254,17 +271,7 @@ mod tests {
     async fn every_route_needs_a_live_token() {
         let relay = TestRelay::new();
         let hash = BlobHash::of(b"x");
-        relay
-            .state
-            .store
-            .insert_document(
-                &DocumentId::for_assessment("ngo-may", "2025"),
-                "ngo-may",
-                b"s",
-                b"h",
-                &[hash],
-            )
-            .unwrap();
+        relay.document_referencing("ngo-may", &[hash]);
         let (device, token) = relay.device("officer-a");
         let bearer = format!("Bearer {token}");
         for route in routes(&hash) {
