@@ -21,8 +21,8 @@ use crate::doc::DocumentId;
 use crate::photo::PublicKey;
 use crate::sync::wire::PeerMetadata;
 use crate::sync::{
-    DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, Session, SessionError, SyncState,
-    WorkspaceHost,
+    DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, Session,
+    SessionError, SyncState, WorkspaceHost,
 };
 use crate::{Enrolment, Workspace};
 
@@ -396,6 +396,7 @@ fn connect(relay: &Relay, budget: usize) -> Result<Socket, TransportError> {
         .map_err(|_| TransportError::Unauthorized)?;
     request.headers_mut().insert("Authorization", bearer);
     let config = WebSocketConfig::default()
+        .read_buffer_size(SOCKET_READ_BUFFER)
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
     let (socket, _) = tungstenite::client::connect_with_config(request, Some(config), 3)?;

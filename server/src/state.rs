@@ -33,6 +33,11 @@ pub struct AppState {
     pub docs: Arc<DocCache>,
     /// The relay's peer id in the sync protocol.
     pub relay_id: String,
+    /// Permits for sync work on the blocking pool: one message of one connection at a
+    /// time per permit, as many as the machine has cores (twice over, to cover fsyncs).
+    /// Under a burst, messages wait their turn instead of a thousand threads sharing the
+    /// cores and the documents' locks.
+    pub sync_workers: Arc<tokio::sync::Semaphore>,
 }
 
 /// The data folder could not be opened.
@@ -70,6 +75,9 @@ impl AppState {
             shutdown: Shutdown::new(),
             docs,
             relay_id: "wardcheck-relay".into(),
+            sync_workers: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         })
     }
 

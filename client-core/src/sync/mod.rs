@@ -20,7 +20,9 @@ pub mod wire;
 mod workspace_host;
 
 pub use automerge::sync::{Message as SyncMessage, State as SyncState};
-pub use bounded::{DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, generate_bounded};
+pub use bounded::{
+    DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, generate_bounded,
+};
 pub use session::{DocStatus, HostError, Session, SessionError, Side, SyncHost};
 pub use workspace_host::WorkspaceHost;
 #[cfg(test)]

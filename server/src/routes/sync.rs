@@ -39,7 +39,8 @@ use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::{Assessment, DocumentId, ReviewScan};
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
-    DEFAULT_MESSAGE_BUDGET, HostError, MIN_MESSAGE_BUDGET, Session, SyncHost, generate_bounded,
+    DEFAULT_MESSAGE_BUDGET, HostError, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, Session, SyncHost,
+    generate_bounded,
 };
 
 use crate::AppState;
@@ -348,6 +349,7 @@ async fn upgrade(
         .db(move |store| store.wards_in_scope(&scope_of))
         .await?;
     Ok(ws
+        .read_buffer_size(SOCKET_READ_BUFFER)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| serve(socket, state, principal, wards, budget)))
@@ -410,6 +412,9 @@ async fn serve(
             Some(Ok(_)) => continue, // text, ping, pong
         };
         let Some((mut session, mut host)) = worker.take() else {
+            return;
+        };
+        let Ok(_permit) = state.sync_workers.acquire().await else {
             return;
         };
         let joined = tokio::task::spawn_blocking(move || {

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use automerge::ChangeHash;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use wardcheck_core::doc::{Assessment, DocumentId};
 use wardcheck_core::model::Author;
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
-    DEFAULT_MESSAGE_BUDGET, DocStatus, HostError, Session, SessionError, SyncHost, SyncMessage,
-    SyncState,
+    DEFAULT_MESSAGE_BUDGET, DocStatus, HostError, SOCKET_READ_BUFFER, Session, SessionError,
+    SyncHost, SyncMessage, SyncState,
 };
 
 /// A sync that did not end in sync.
@@ -83,7 +84,10 @@ impl Device {
 
     async fn sync_unbounded(&mut self) -> Result<Timing, SyncError> {
         let opened = Instant::now();
-        let (mut socket, _) = tokio_tungstenite::connect_async(self.url.as_str()).await?;
+        let config = WebSocketConfig::default().read_buffer_size(SOCKET_READ_BUFFER);
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), false)
+                .await?;
         let metadata = PeerMetadata {
             storage_id: None,
             is_ephemeral: false,
