@@ -1,6 +1,7 @@
 //! One simulated device: an assessment in memory, synced over a WebSocket with the core's
 //! [`Session`], exactly as a phone's `transport::sync_now` drives it (a new connection,
-//! `join`/`peer`, the document's sync messages until both sides have the same heads).
+//! `join`/`peer`, the document's sync messages from the state kept since the last sync
+//! until both sides have the same heads).
 
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,9 @@ pub struct Device {
     pub url: String,
     /// Connections opened so far.
     pub connections: usize,
+    /// The sync state kept from the last sync, as a phone keeps it (`SyncState::encode`:
+    /// the heads both sides had), so that the next sync starts from there.
+    pub saved_state: Option<Vec<u8>>,
 }
 
 impl Device {
@@ -102,7 +106,12 @@ impl Device {
             id: self.id,
             doc: &mut self.doc,
         };
-        session.add_document(self.id, SyncState::new(), &mut host)?;
+        let state = self
+            .saved_state
+            .as_deref()
+            .and_then(|bytes| SyncState::decode(bytes).ok())
+            .unwrap_or_default();
+        session.add_document(self.id, state, &mut host)?;
         let mut syncing_since = None;
         loop {
             if syncing_since.is_none() && session.peer_id().is_some() {
@@ -122,6 +131,10 @@ impl Device {
             }
         }
         let done = Instant::now();
+        self.saved_state = session
+            .states()
+            .find(|(id, _)| **id == self.id)
+            .map(|(_, state)| state.encode());
         // Closing is not part of the sync; a failure here changes nothing.
         let _ = socket.close(None).await;
         match session.status(&self.id) {

@@ -217,6 +217,7 @@ async fn run_once(args: &Args, kind: ServerKind) -> Result<RunResult, LoadError>
                 doc,
                 url: urls[w * per_ward + d].clone(),
                 connections: 0,
+                saved_state: None,
             });
         }
     }
@@ -254,9 +255,15 @@ async fn run_once(args: &Args, kind: ServerKind) -> Result<RunResult, LoadError>
         working.spawn(async move {
             let mut timings: Vec<Result<Timing, SyncError>> = Vec::new();
             for (round, due) in schedule.into_iter().enumerate() {
-                let due = started + due;
-                tokio::time::sleep_until(due.into()).await;
-                let late = due.elapsed();
+                // Under an open-loop load a sync is late if its device was still busy
+                // when it was due; all at once, a device's rounds simply follow each other.
+                let late = match due {
+                    Some(due) => {
+                        tokio::time::sleep_until((started + due).into()).await;
+                        (started + due).elapsed()
+                    }
+                    None => Duration::ZERO,
+                };
                 let now = i64::try_from(round).unwrap_or(0);
                 match device.edit(&criterion, round, now) {
                     Ok(()) => timings.push(device.sync(limit).await.map(|timing| Timing {
@@ -324,15 +331,15 @@ async fn run_once(args: &Args, kind: ServerKind) -> Result<RunResult, LoadError>
 }
 
 /// When each device's syncs are due, as offsets from the start of the measured phase:
-/// all at once without a rate; otherwise `devices × rounds` arrivals with exponential gaps
-/// of mean `1 / rate`, taken in turn by the devices in a fixed shuffled order (a device's
-/// next round comes `devices` arrivals later). Seeded, so every server and run gets the
-/// same schedule.
-fn arrivals(devices: usize, rounds: usize, rate: Option<f64>) -> Vec<Vec<Duration>> {
+/// without a rate, none (each device starts at once and syncs round after round);
+/// otherwise `devices × rounds` arrivals with exponential gaps of mean `1 / rate`, taken in
+/// turn by the devices in a fixed shuffled order (a device's next round comes `devices`
+/// arrivals later). Seeded, so every server and run gets the same schedule.
+fn arrivals(devices: usize, rounds: usize, rate: Option<f64>) -> Vec<Vec<Option<Duration>>> {
     use rand::seq::SliceRandom;
     use rand::{Rng, SeedableRng};
     let Some(rate) = rate else {
-        return vec![vec![Duration::ZERO; rounds]; devices];
+        return vec![vec![None; rounds]; devices];
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5741_5244);
     let mut order: Vec<usize> = (0..devices).collect();
@@ -344,7 +351,7 @@ fn arrivals(devices: usize, rounds: usize, rate: Option<f64>) -> Vec<Vec<Duratio
             // An exponential gap: -ln(U) / rate, with U in (0, 1].
             let u: f64 = 1.0 - rng.random::<f64>();
             at += -u.ln() / rate;
-            schedule[device].push(Duration::from_secs_f64(at));
+            schedule[device].push(Some(Duration::from_secs_f64(at)));
         }
     }
     schedule
@@ -453,9 +460,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn without_a_rate_every_sync_is_due_at_once() {
+    fn without_a_rate_no_sync_has_a_due_time() {
         let schedule = arrivals(3, 2, None);
-        assert_eq!(schedule, vec![vec![Duration::ZERO; 2]; 3]);
+        assert_eq!(schedule, vec![vec![None; 2]; 3]);
     }
 
     #[test]
@@ -463,6 +470,10 @@ mod tests {
         let (devices, rounds, rate) = (100, 3, 50.0);
         let schedule = arrivals(devices, rounds, Some(rate));
         assert_eq!(schedule.len(), devices);
+        let schedule: Vec<Vec<Duration>> = schedule
+            .into_iter()
+            .map(|rounds| rounds.into_iter().map(|due| due.expect("due")).collect())
+            .collect();
         let mut all: Vec<Duration> = schedule.iter().flatten().copied().collect();
         // Each device's rounds come in order, and no two syncs are due at once.
         assert!(schedule.iter().all(|rounds| rounds.is_sorted()));
@@ -479,6 +490,14 @@ mod tests {
                 .iter()
                 .all(|r| r[1] - r[0] > Duration::from_millis(500))
         );
-        assert_eq!(arrivals(devices, rounds, Some(rate)), schedule, "seeded");
+        let again = arrivals(devices, rounds, Some(rate));
+        assert!(
+            again
+                .iter()
+                .flatten()
+                .flatten()
+                .eq(schedule.iter().flatten()),
+            "seeded"
+        );
     }
 }
