@@ -102,6 +102,8 @@ const DATABASE_FILE: &str = "wardcheck.sqlite3";
 const LOCK_FILE: &str = "wardcheck.lock";
 const USER_SETTING: &str = "user";
 const ENROLMENT_SETTING: &str = "enrolment";
+/// Prefix of the setting that holds a relay's peer id, by relay URL.
+const RELAY_PEER_SETTING: &str = "relay-peer:";
 
 /// This device's enrolment with a relay. The token is a secret: it stays in the store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -607,6 +609,21 @@ impl Workspace {
         self.lock()
             .store
             .write(|w| w.set_sync_state(peer, id, state))
+    }
+
+    /// The relay's peer id as the last sync with `relay` met it, so the next sync can send
+    /// its first messages right behind `join` (see [`crate::sync::Session::expect_peer`]).
+    pub fn relay_peer_id(&self, relay: &str) -> Result<Option<String>> {
+        self.lock()
+            .store
+            .setting(&format!("{RELAY_PEER_SETTING}{relay}"))
+    }
+
+    /// Records the peer id `relay` answered with (see [`Workspace::relay_peer_id`]).
+    pub fn save_relay_peer_id(&self, relay: &str, peer: &str) -> Result<()> {
+        self.lock()
+            .store
+            .write(|w| w.set_setting(&format!("{RELAY_PEER_SETTING}{relay}"), peer))
     }
 
     /// Checks the database's integrity (for diagnostics and crash tests).

@@ -437,3 +437,34 @@ fn a_new_assessment_crosses_a_link_that_drops_every_8_kib_both_ways() {
     );
     assert_eq!(b.workspace.view(&id).unwrap().comments.len(), 40);
 }
+
+#[test]
+fn a_phone_remembers_the_relay_it_met_and_recovers_when_another_answers() {
+    let (relay, proxy) = relay_behind_proxy();
+    let a = Phone::enrol(&relay, &proxy.url, "officer-a1");
+    let b = Phone::enrol(&relay, &proxy.url, "officer-a2");
+    let url = a.workspace.enrolment().unwrap().unwrap().relay_url;
+    let id = a
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    assert_eq!(a.workspace.relay_peer_id(&url).unwrap(), None);
+    a.sync();
+    let met = a.workspace.relay_peer_id(&url).unwrap().expect("saved");
+
+    // Known: the next sync's changes go right behind `join`.
+    a.workspace.set_note(&id, "c01", "sent ahead").unwrap();
+    a.sync();
+    // A stale id (another relay answered at this address once): it fails over to waiting
+    // for `peer`, and remembers the relay that answered.
+    a.workspace
+        .save_relay_peer_id(&url, "a-relay-long-gone")
+        .unwrap();
+    a.workspace.set_note(&id, "c02", "after the move").unwrap();
+    a.sync();
+    assert_eq!(a.workspace.relay_peer_id(&url).unwrap(), Some(met));
+    b.sync();
+    let view = b.workspace.view(&id).unwrap();
+    assert_eq!(view.criteria[0].note, "sent ahead");
+    assert_eq!(view.criteria[1].note, "after the move");
+}

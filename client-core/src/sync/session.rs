@@ -84,6 +84,11 @@ pub enum SessionError {
     /// The host failed to store or read a document.
     #[error("{0}")]
     Host(String),
+    /// `peer` named another peer than the one expected (see [`Session::expect_peer`]):
+    /// the messages sent ahead went to the wrong peer. Start a new session without
+    /// expecting one.
+    #[error("the peer is not the one expected")]
+    PeerChanged,
 }
 
 struct DocEntry {
@@ -96,7 +101,10 @@ struct DocEntry {
 pub struct Session {
     side: Side,
     our_id: String,
+    /// The peer's id: from the handshake, or expected before it.
     their_id: Option<String>,
+    /// Whether the handshake is done (`their_id` is confirmed).
+    handshake_done: bool,
     metadata: PeerMetadata,
     docs: BTreeMap<DocumentId, DocEntry>,
     outbox: VecDeque<WireMessage>,
@@ -124,6 +132,7 @@ impl Session {
             side,
             our_id,
             their_id: None,
+            handshake_done: false,
             metadata,
             docs: BTreeMap::new(),
             outbox: VecDeque::new(),
@@ -132,7 +141,17 @@ impl Session {
 
     /// The peer's id, once the handshake is done.
     pub fn peer_id(&self) -> Option<&str> {
-        self.their_id.as_deref()
+        self.their_id.as_deref().filter(|_| self.handshake_done)
+    }
+
+    /// Expects the peer a previous connection met ([`Session::peer_id`] then): documents'
+    /// first messages go out right behind `join` instead of after `peer`, saving a round
+    /// trip. Call it before adding documents. If `peer` then names another peer, the
+    /// session fails with [`SessionError::PeerChanged`].
+    pub fn expect_peer(&mut self, id: impl Into<String>) {
+        if self.side == Side::Initiator && !self.handshake_done {
+            self.their_id = Some(id.into());
+        }
     }
 
     /// Starts syncing a document, from a saved state (or [`State::new`]). The first message
@@ -173,6 +192,7 @@ impl Session {
                     Some(_) => return Err(SessionError::Unexpected("join")),
                     None => {}
                 }
+                self.handshake_done = true;
                 if !supported_protocol_versions
                     .iter()
                     .any(|v| v == PROTOCOL_VERSION)
@@ -198,18 +218,27 @@ impl Session {
                 if self.side != Side::Initiator {
                     return Err(SessionError::Unexpected("peer"));
                 }
-                match &self.their_id {
-                    Some(known) if *known == sender_id => return Ok(()),
-                    Some(_) => return Err(SessionError::Unexpected("peer")),
-                    None => {}
+                if self.handshake_done {
+                    // A duplicated frame: already handled.
+                    if self.their_id == Some(sender_id) {
+                        return Ok(());
+                    }
+                    return Err(SessionError::Unexpected("peer"));
                 }
                 if selected_protocol_version != PROTOCOL_VERSION {
                     return Err(SessionError::Version);
                 }
-                self.their_id = Some(sender_id);
-                let docs: Vec<DocumentId> = self.docs.keys().copied().collect();
-                for doc in docs {
-                    self.send_first(doc, host)?;
+                self.handshake_done = true;
+                match self.their_id.replace(sender_id.clone()) {
+                    // The documents' first messages went out behind `join`.
+                    Some(expected) if expected == sender_id => {}
+                    Some(_) => return Err(SessionError::PeerChanged),
+                    None => {
+                        let docs: Vec<DocumentId> = self.docs.keys().copied().collect();
+                        for doc in docs {
+                            self.send_first(doc, host)?;
+                        }
+                    }
                 }
             }
             WireMessage::Request {
@@ -218,7 +247,7 @@ impl Session {
             | WireMessage::Sync {
                 document_id, data, ..
             } => {
-                if self.their_id.is_none() {
+                if !self.handshake_done {
                     return Err(SessionError::Unexpected("sync"));
                 }
                 let message = Message::decode(&data).map_err(|_| SessionError::BadSyncMessage)?;
@@ -248,7 +277,7 @@ impl Session {
     /// Whether every document added is in sync or unavailable, and nothing is left to
     /// send: an initiator can close the connection.
     pub fn is_settled(&self) -> bool {
-        self.their_id.is_some()
+        self.handshake_done
             && self.outbox.is_empty()
             && self.docs.values().all(|e| e.status != DocStatus::Syncing)
     }

@@ -360,3 +360,64 @@ fn a_phone_resuming_from_its_saved_state_is_up_to_date_after_one_exchange() {
     let reopened = Workspace::open(backup_dir.path()).unwrap();
     assert_eq!(reopened.heads(&id).unwrap(), phone_ws.heads(&id).unwrap());
 }
+
+#[test]
+fn a_phone_that_knows_the_relay_sends_its_changes_behind_join_in_one_round_trip() {
+    let (_a, phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("relay");
+    let id = phone_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    let (mut phone, mut relay) = sessions();
+    let (mut phone_host, mut relay_host) =
+        (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+    phone
+        .add_document(id, State::new(), &mut phone_host)
+        .unwrap();
+    round_trips(&mut phone, &mut phone_host, &mut relay, &mut relay_host);
+    let relay_id = phone.peer_id().unwrap().to_owned();
+    let saved = State::decode(&phone.states().next().unwrap().1.encode()).unwrap();
+
+    phone_ws.set_note(&id, "c01", "offline note").unwrap();
+    let (mut phone, mut relay) = sessions();
+    phone.expect_peer(&relay_id);
+    assert_eq!(phone.peer_id(), None, "not confirmed before `peer`");
+    phone.add_document(id, saved, &mut phone_host).unwrap();
+    let waits = round_trips(&mut phone, &mut phone_host, &mut relay, &mut relay_host);
+    assert_eq!(
+        waits, 1,
+        "join and the changes, then peer and the acknowledgement"
+    );
+    assert_eq!(phone_ws.heads(&id).unwrap(), relay_ws.heads(&id).unwrap());
+    assert_eq!(phone.peer_id(), Some(relay_id.as_str()));
+}
+
+#[test]
+fn a_phone_expecting_another_relay_fails_without_settling() {
+    let (_a, phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("relay");
+    let id = phone_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    let (mut phone, mut relay) = sessions();
+    let (mut phone_host, mut relay_host) =
+        (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+    phone.expect_peer("some-other-relay");
+    phone
+        .add_document(id, State::new(), &mut phone_host)
+        .unwrap();
+    for frame in phone.take_outgoing() {
+        relay.receive(&frame, &mut relay_host).unwrap();
+    }
+    let answers = relay.take_outgoing();
+    assert_eq!(
+        phone.receive(&answers[0], &mut phone_host),
+        Err(SessionError::PeerChanged)
+    );
+    assert!(!phone.is_settled());
+    assert_eq!(
+        phone.peer_id(),
+        Some("relay"),
+        "the peer met, for the next session"
+    );
+}
