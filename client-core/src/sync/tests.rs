@@ -361,13 +361,25 @@ fn a_phone_resuming_from_its_saved_state_is_up_to_date_after_one_exchange() {
     assert_eq!(reopened.heads(&id).unwrap(), phone_ws.heads(&id).unwrap());
 }
 
-#[test]
-fn a_phone_that_knows_the_relay_sends_its_changes_behind_join_in_one_round_trip() {
-    let (_a, phone_ws) = workspace("officer-1");
-    let (_b, relay_ws) = workspace("relay");
+/// A phone's workspace with a new assessment, and an empty relay workspace.
+fn phone_with_an_assessment_and_relay() -> (
+    tempfile::TempDir,
+    Workspace,
+    tempfile::TempDir,
+    Workspace,
+    DocumentId,
+) {
+    let (a, phone_ws) = workspace("officer-1");
+    let (b, relay_ws) = workspace("relay");
     let id = phone_ws
         .create_assessment(&sample_unit(), "2025", &template())
         .unwrap();
+    (a, phone_ws, b, relay_ws, id)
+}
+
+#[test]
+fn a_phone_that_knows_the_relay_sends_its_changes_behind_join_in_one_round_trip() {
+    let (_a, phone_ws, _b, relay_ws, id) = phone_with_an_assessment_and_relay();
     let (mut phone, mut relay) = sessions();
     let (mut phone_host, mut relay_host) =
         (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
@@ -394,11 +406,7 @@ fn a_phone_that_knows_the_relay_sends_its_changes_behind_join_in_one_round_trip(
 
 #[test]
 fn a_phone_expecting_another_relay_fails_without_settling() {
-    let (_a, phone_ws) = workspace("officer-1");
-    let (_b, relay_ws) = workspace("relay");
-    let id = phone_ws
-        .create_assessment(&sample_unit(), "2025", &template())
-        .unwrap();
+    let (_a, phone_ws, _b, relay_ws, id) = phone_with_an_assessment_and_relay();
     let (mut phone, mut relay) = sessions();
     let (mut phone_host, mut relay_host) =
         (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
