@@ -5,13 +5,16 @@
 #
 #   ffi/phone-size.sh
 #
-# The Android targets get the same link flag from `.cargo/config.toml`; the SQLite options
-# are an environment variable, so the phone build commands in ffi/README.md set it too.
-# Host builds (tests, the relay) use neither.
+# The Android targets get the same link flag from `.cargo/config.toml`; the C options
+# (SQLite's, no C unwind tables) are environment variables from ffi/phone-env.sh, which the
+# phone build commands in ffi/README.md source too. Host builds (tests, the relay) use none
+# of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
-source ffi/phone-sqlite-flags.sh
+source ffi/phone-env.sh
+# The cc crate reads `TARGET_CFLAGS` only when cross-compiling: name this target.
+export "CFLAGS_$(rustc -vV | sed -n 's/^host: //p' | tr - _)=$TARGET_CFLAGS"
 # `cargo rustc` passes the link flag to the library alone: the dependencies are not rebuilt.
 cargo rustc --quiet --locked --profile release-phone -p wardcheck-ffi --features tls --lib \
     -- -C link-arg=-Wl,-z,pack-relative-relocs
