@@ -160,7 +160,6 @@ impl KeyProvider for NoClientKeys {
 mod tests {
     use std::io::{Read, Write};
     use std::net::TcpListener;
-    use std::process::{Command, Stdio};
 
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
@@ -184,28 +183,10 @@ mod tests {
     }
 
     /// A one-connection TLS server on 127.0.0.1 for `localhost`, with a fresh self-signed
-    /// P-256 certificate (made by `openssl`; `None` without it). It answers "ping" with
-    /// "pong".
+    /// certificate (`None` without openssl to make it). It answers "ping" with "pong".
     fn local_server() -> Option<(u16, CertificateDer<'static>)> {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost"])
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !made.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: openssl is not available to make a test certificate");
-            return None;
-        }
+        let (cert, key) = crate::testing::self_signed_certificate(dir.path())?;
         let cert = CertificateDer::from_pem_file(&cert).unwrap();
         let key = PrivateKeyDer::from_pem_file(&key).unwrap();
         let server =
