@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use exif::experimental::Writer;
 use exif::{Field, In, Rational, Tag, Value};
@@ -322,6 +324,33 @@ pub fn signed_evidence(seed: u64, by: &Author) -> Evidence {
 pub fn device_key(device: &str) -> DeviceKey {
     DeviceKey::from_secret_bytes(BlobHash::of(device.as_bytes()).as_bytes())
         .expect("32 bytes make a key")
+}
+
+/// A self-signed P-256 certificate for `localhost` and 127.0.0.1, valid for a day, written
+/// with its key as `cert.pem` and `key.pem` in `dir` by `openssl`: `(cert, key)`, or
+/// `None` (said on stderr) when openssl is not available. It is no CA, so it can be both
+/// a server's certificate and the root a test client trusts.
+pub fn self_signed_certificate(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        Some((cert, key))
+    } else {
+        eprintln!("skipped: openssl is not available to make a test certificate");
+        None
+    }
 }
 
 #[cfg(test)]

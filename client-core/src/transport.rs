@@ -6,14 +6,14 @@
 //! edits: the workspace lock is taken per call, never across network waits.
 
 use std::collections::BTreeSet;
-use std::io::{ErrorKind, Read};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use crate::blob::{BlobHash, BlobKind};
@@ -25,6 +25,9 @@ use crate::sync::{
     SessionError, SyncState, WorkspaceHost,
 };
 use crate::{Enrolment, Workspace};
+
+#[cfg(feature = "tls")]
+mod tls;
 
 /// Largest frame accepted from the relay.
 const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -198,11 +201,18 @@ impl Relay {
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < 10 {
             return Err(TransportError::BadUrl);
         }
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+            .timeout_global(Some(Duration::from_secs(60)));
+        #[cfg(feature = "tls")]
+        let config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::Rustls)
+                .root_certs(ureq::tls::RootCerts::WebPki)
+                .unversioned_rustls_crypto_provider(tls::provider())
+                .build(),
+        );
+        let agent = config.build().into();
         Ok(Self {
             base,
             token: token.to_owned(),
@@ -378,7 +388,64 @@ struct ListedDocument {
     id: DocumentId,
 }
 
-type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+type Socket = WebSocket<Stream>;
+
+/// The sync WebSocket's connection: TCP, with TLS over it for `https` relays.
+enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    #[cfg(feature = "tls")]
+    fn tls(host: &str, tcp: TcpStream) -> Result<Self, TransportError> {
+        Ok(Stream::Tls(Box::new(tls::connect(host, tcp)?)))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls(_host: &str, _tcp: TcpStream) -> Result<Self, TransportError> {
+        Err(TransportError::Network(
+            "https relays need the `tls` feature".into(),
+        ))
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.get_ref(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
 
 /// Opens the sync WebSocket; below the default message budget, asks the relay for
 /// messages of at most `budget` bytes of changes (`?budget=`).
@@ -395,16 +462,37 @@ fn connect(relay: &Relay, budget: usize) -> Result<Socket, TransportError> {
         .parse()
         .map_err(|_| TransportError::Unauthorized)?;
     request.headers_mut().insert("Authorization", bearer);
+    let uri = request.uri();
+    let secure = uri.scheme_str() == Some("wss");
+    let host = uri.host().ok_or(TransportError::BadUrl)?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let network = |e: io::Error| TransportError::Network(e.to_string());
+    let tcp = TcpStream::connect((host.as_str(), port)).map_err(network)?;
+    tcp.set_nodelay(true).map_err(network)?;
+    let stream = if secure {
+        Stream::tls(&host, tcp)?
+    } else {
+        Stream::Plain(tcp)
+    };
     let config = WebSocketConfig::default()
         .read_buffer_size(SOCKET_READ_BUFFER)
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
-    let (socket, _) = tungstenite::client::connect_with_config(request, Some(config), 3)?;
-    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
-        stream
-            .set_read_timeout(Some(Duration::from_millis(250)))
-            .map_err(|e| TransportError::Network(e.to_string()))?;
-    }
+    let (socket, _) = tungstenite::client::client_with_config(request, stream, Some(config))
+        .map_err(|e| match e {
+            HandshakeError::Failure(e) => TransportError::from(e),
+            HandshakeError::Interrupted(_) => TransportError::Timeout,
+        })?;
+    // Reads time out so the loop can notice a cancel or a silent relay, over TLS too.
+    socket
+        .get_ref()
+        .tcp()
+        .set_read_timeout(Some(Duration::from_millis(250)))
+        .map_err(network)?;
     Ok(socket)
 }
 

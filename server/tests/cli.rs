@@ -341,34 +341,9 @@ fn admin_then_serve_then_sigterm() {
 #[test]
 fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: openssl is not available to make a test certificate");
+    let Some((cert, key)) = wardcheck_core::testing::self_signed_certificate(dir.path()) else {
         return;
-    }
+    };
     let data = dir.path().join("data");
     let server = Server::start(
         &data,

@@ -2,7 +2,7 @@
 //! turn upright, encode.
 
 use fast_image_resize as fir;
-use jpeg_encoder::{ColorType, Encoder};
+use jpeg_encoder::{Encoder, ImageBuffer, JpegColorType, rgb_to_ycbcr};
 
 use super::PhotoError;
 
@@ -83,17 +83,59 @@ impl Raster {
             || PhotoError::Encode(format!("{}×{} is over 65535", self.width, self.height));
         let width = u16::try_from(self.width).map_err(|_| too_big())?;
         let height = u16::try_from(self.height).map_err(|_| too_big())?;
-        let color = if self.channels == 1 {
-            ColorType::Luma
-        } else {
-            ColorType::Rgb
-        };
         // About 1 bit per pixel at quality 80: reserve that to avoid regrowing.
         let mut out = Vec::with_capacity(self.data.len() / 8 + 1024);
         Encoder::new(&mut out, quality)
-            .encode(&self.data, width, height, color)
+            .encode_image(JpegInput {
+                raster: self,
+                width,
+                height,
+            })
             .map_err(|e| PhotoError::Encode(e.to_string()))?;
         Ok(out)
+    }
+}
+
+/// A raster as the JPEG encoder reads it: gray as it is, RGB as YCbCr. One input type for
+/// both, so the encoder is compiled once (`Encoder::encode` compiles it for nine colour
+/// types, 0.1 MB of the phone library).
+struct JpegInput<'a> {
+    raster: &'a Raster,
+    width: u16,
+    height: u16,
+}
+
+impl ImageBuffer for JpegInput<'_> {
+    fn get_jpeg_color_type(&self) -> JpegColorType {
+        if self.raster.channels == 1 {
+            JpegColorType::Luma
+        } else {
+            JpegColorType::Ycbcr
+        }
+    }
+
+    fn width(&self) -> u16 {
+        self.width
+    }
+
+    fn height(&self) -> u16 {
+        self.height
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let row_len = usize::from(self.width) * usize::from(self.raster.channels);
+        let row = &self.raster.data[usize::from(y) * row_len..][..row_len];
+        if self.raster.channels == 1 {
+            buffers[0].extend_from_slice(row);
+            return;
+        }
+        let [luma, cb, cr, _] = buffers;
+        for pixel in row.chunks_exact(3) {
+            let (y, b, r) = rgb_to_ycbcr(pixel[0], pixel[1], pixel[2]);
+            luma.push(y);
+            cb.push(b);
+            cr.push(r);
+        }
     }
 }
 
@@ -145,44 +187,46 @@ impl Resizer {
         if (src.width, src.height) == (width, height) {
             return Ok(src);
         }
-        let pixel_type = if src.channels == 1 {
-            fir::PixelType::U8
+        // Gray goes through the RGB resizer (the same filter on each equal channel, so the
+        // same samples): one pixel type compiled instead of two, 0.3 MB less phone library.
+        let gray = src.channels == 1;
+        let rgb = if gray {
+            gray_to_rgb(&src.data)
         } else {
-            fir::PixelType::U8x3
+            src.data
         };
         let resize_error = |e: &dyn std::fmt::Display| PhotoError::Resize(e.to_string());
-        let src_image = fir::images::ImageRef::new(src.width, src.height, &src.data, pixel_type)
-            .map_err(|e| resize_error(&e))?;
-        let mut dst = fir::images::Image::new(width, height, pixel_type);
+        let src_image =
+            fir::images::ImageRef::new(src.width, src.height, &rgb, fir::PixelType::U8x3)
+                .map_err(|e| resize_error(&e))?;
+        let mut dst = fir::images::Image::new(width, height, fir::PixelType::U8x3);
         let filter = match filter {
             Filter::Lanczos3 => fir::FilterType::Lanczos3,
             Filter::CatmullRom => fir::FilterType::CatmullRom,
         };
         let options = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(filter));
-        // Typed calls for the two pixel types used: `fir::Resizer::resize` would dispatch
-        // over all thirteen, and their code is most of the phone library's size.
-        let resized = if src.channels == 1 {
-            resize_as::<fir::pixels::U8>(&mut self.0, &src_image, &mut dst, &options)
-        } else {
-            resize_as::<fir::pixels::U8x3>(&mut self.0, &src_image, &mut dst, &options)
-        };
-        resized.map_err(|e| resize_error(&e))?;
-        Raster::new(width, height, src.channels, dst.into_vec())
+        // A typed call: `fir::Resizer::resize` would dispatch over all thirteen pixel types,
+        // and their code would be most of the phone library's size.
+        use fir::{IntoImageView, IntoImageViewMut};
+        match (
+            src_image.image_view::<fir::pixels::U8x3>(),
+            dst.image_view_mut::<fir::pixels::U8x3>(),
+        ) {
+            (Some(src), Some(mut dst)) => self.0.resize_typed(&src, &mut dst, &options),
+            _ => Err(fir::ResizeError::PixelTypesAreDifferent),
+        }
+        .map_err(|e| resize_error(&e))?;
+        let mut data = dst.into_vec();
+        if gray {
+            data = data.into_iter().step_by(3).collect();
+        }
+        Raster::new(width, height, src.channels, data)
     }
 }
 
-/// `src` resized into `dst`, both holding pixels of type `P`.
-fn resize_as<P: fir::PixelTrait>(
-    resizer: &mut fir::Resizer,
-    src: &fir::images::ImageRef<'_>,
-    dst: &mut fir::images::Image<'_>,
-    options: &fir::ResizeOptions,
-) -> Result<(), fir::ResizeError> {
-    use fir::{IntoImageView, IntoImageViewMut};
-    match (src.image_view::<P>(), dst.image_view_mut::<P>()) {
-        (Some(src), Some(mut dst)) => resizer.resize_typed(&src, &mut dst, options),
-        _ => Err(fir::ResizeError::PixelTypesAreDifferent),
-    }
+/// Each gray sample three times: the RGB picture that looks the same.
+fn gray_to_rgb(gray: &[u8]) -> Vec<u8> {
+    gray.iter().flat_map(|&v| [v; 3]).collect()
 }
 
 /// Flattens a decoded PNG to 8-bit gray or RGB; transparency is laid over white, as a
@@ -281,5 +325,36 @@ mod tests {
         let rgb = Raster::new(40, 20, 3, vec![90; 2400]).unwrap();
         let small = resizer.resize(rgb, 8, 4, Filter::CatmullRom).unwrap();
         assert_eq!(small.data.len(), 8 * 4 * 3);
+    }
+
+    #[test]
+    fn gray_through_rgb_gives_the_gray_resizers_samples() {
+        use fir::{IntoImageView, IntoImageViewMut};
+        let (w, h) = (257, 131);
+        // A picture with detail: a pseudo-random pattern over a gradient.
+        let data: Vec<u8> = (0..w * h)
+            .map(|i| ((i * 7919 % 251) as u8).wrapping_add((i / w) as u8))
+            .collect();
+        for (dw, dh, filter, fir_filter) in [
+            (64, 33, Filter::Lanczos3, fir::FilterType::Lanczos3),
+            (20, 90, Filter::CatmullRom, fir::FilterType::CatmullRom),
+            (3, 1, Filter::Lanczos3, fir::FilterType::Lanczos3),
+        ] {
+            let src = fir::images::ImageRef::new(w, h, &data, fir::PixelType::U8).unwrap();
+            let mut dst = fir::images::Image::new(dw, dh, fir::PixelType::U8);
+            let options =
+                fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir_filter));
+            fir::Resizer::new()
+                .resize_typed::<fir::pixels::U8>(
+                    &src.image_view().unwrap(),
+                    &mut dst.image_view_mut().unwrap(),
+                    &options,
+                )
+                .unwrap();
+            let gray = Raster::new(w, h, 1, data.clone()).unwrap();
+            let ours = Resizer::new().resize(gray, dw, dh, filter).unwrap();
+            assert_eq!(ours.channels, 1);
+            assert_eq!(ours.data, dst.into_vec(), "{dw}×{dh}");
+        }
     }
 }
