@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the phone library for this machine exactly as the phone builds are made (the
 # `release-phone` profile, `--features tls`, the phone's SQLite options and packed relative
-# relocations, identical code folded), then prints its size and where the bytes are.
+# relocations), then prints its size and where the bytes are.
 #
 #   ffi/phone-size.sh
 #
@@ -17,7 +17,7 @@ source ffi/phone-env.sh
 export "CFLAGS_$(rustc -vV | sed -n 's/^host: //p' | tr - _)=$TARGET_CFLAGS"
 # `cargo rustc` passes the link flags to the library alone: the dependencies are not rebuilt.
 cargo rustc --quiet --locked --profile release-phone -p wardcheck-ffi --features tls --lib \
-    -- -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=all
+    -- -C link-arg=-Wl,-z,pack-relative-relocs
 library="$target_dir/release-phone/libwardcheck_ffi.so"
 echo "$library: $(stat -c %s "$library") bytes"
 size -A "$library" | awk 'NR > 2 && $2 >= 4096 { printf "  %-20s %10d\n", $1, $2 }'
