@@ -102,8 +102,11 @@ const DATABASE_FILE: &str = "wardcheck.sqlite3";
 const LOCK_FILE: &str = "wardcheck.lock";
 const USER_SETTING: &str = "user";
 const ENROLMENT_SETTING: &str = "enrolment";
-/// Prefix of the setting that holds a relay's peer id, by relay URL.
-const RELAY_PEER_SETTING: &str = "relay-peer:";
+
+/// The setting that holds the peer id of the relay at `relay` (its URL).
+fn relay_peer_setting(relay: &str) -> String {
+    format!("relay-peer:{relay}")
+}
 
 /// This device's enrolment with a relay. The token is a secret: it stays in the store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -614,16 +617,14 @@ impl Workspace {
     /// The relay's peer id as the last sync with `relay` met it, so the next sync can send
     /// its first messages right behind `join` (see [`crate::sync::Session::expect_peer`]).
     pub fn relay_peer_id(&self, relay: &str) -> Result<Option<String>> {
-        self.lock()
-            .store
-            .setting(&format!("{RELAY_PEER_SETTING}{relay}"))
+        self.lock().store.setting(&relay_peer_setting(relay))
     }
 
     /// Records the peer id `relay` answered with (see [`Workspace::relay_peer_id`]).
     pub fn save_relay_peer_id(&self, relay: &str, peer: &str) -> Result<()> {
         self.lock()
             .store
-            .write(|w| w.set_setting(&format!("{RELAY_PEER_SETTING}{relay}"), peer))
+            .write(|w| w.set_setting(&relay_peer_setting(relay), peer))
     }
 
     /// Checks the database's integrity (for diagnostics and crash tests).

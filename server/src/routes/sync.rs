@@ -414,7 +414,8 @@ async fn serve(
         let Some((mut session, mut host)) = worker.take() else {
             return;
         };
-        let Ok(_permit) = state.sync_workers.acquire().await else {
+        // The permit covers the work only, not sending the answer to a slow phone.
+        let Ok(permit) = state.sync_workers.acquire().await else {
             return;
         };
         let joined = tokio::task::spawn_blocking(move || {
@@ -423,6 +424,7 @@ async fn serve(
             (session, host, result, outgoing)
         })
         .await;
+        drop(permit);
         let Ok((session, host, result, outgoing)) = joined else {
             return;
         };
