@@ -13,7 +13,6 @@ use std::process::{Command, Stdio};
 
 use exif::experimental::Writer;
 use exif::{Field, In, Rational, Tag, Value};
-use image::ImageEncoder;
 
 use crate::blob::BlobHash;
 use crate::doc::Evidence;
@@ -142,13 +141,11 @@ pub fn jpeg(width: u32, height: u32, seed: u64) -> Vec<u8> {
 /// A `width × height` RGB PNG of the picture for `seed`.
 pub fn png(width: u32, height: u32, seed: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            &picture(width, height, seed),
-            width,
-            height,
-            image::ExtendedColorType::Rgb8,
-        )
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(&picture(width, height, seed)))
         .expect("encode test PNG");
     out
 }

@@ -27,7 +27,7 @@ fn profile_dir() -> PathBuf {
 /// The cdylib cargo built for this test, as an app would load it. `cargo test` leaves it
 /// in `deps/` (a `cargo build` also copies it up to `target/<profile>/`, but that copy
 /// may be older), so `deps/` comes first.
-fn library() -> PathBuf {
+fn built_library() -> PathBuf {
     let name = format!(
         "{}wardcheck_ffi{}",
         std::env::consts::DLL_PREFIX,
@@ -38,6 +38,14 @@ fn library() -> PathBuf {
         .into_iter()
         .find(|path| path.exists())
         .unwrap_or_else(|| panic!("{name} is missing from {}", profile.display()))
+}
+
+/// The library the Kotlin and Python tests load: [`built_library`], or the build of the
+/// same source that `WARDCHECK_FFI_LIBRARY` names (the stripped phone build that
+/// `ffi/phone-size.sh` leaves, say; the bindings still come from [`built_library`], whose
+/// symbols carry UniFFI's metadata, and their checksums must match the loaded library).
+fn library() -> PathBuf {
+    std::env::var_os("WARDCHECK_FFI_LIBRARY").map_or_else(built_library, PathBuf::from)
 }
 
 /// Kotlin, Swift and Python bindings generated once from [`library`], as
@@ -54,7 +62,7 @@ fn bindings() -> &'static Path {
                 uniffi::TargetLanguage::Swift,
                 uniffi::TargetLanguage::Python,
             ],
-            source: utf8(&library()),
+            source: utf8(&built_library()),
             out_dir: utf8(dir.path()),
             config_override: None,
             format: false,
@@ -238,8 +246,13 @@ fn kotlin_plays_a_field_officers_day_against_a_real_relay() {
         Command::new("java")
             .arg("-cp")
             .arg(classpath(&[&out, &stdlib, &jna, &coroutines]))
-            .arg(format!("-Djna.library.path={}", profile_dir().display()))
+            .arg(format!(
+                "-Djna.library.path={}",
+                library().parent().expect("a folder").display()
+            ))
             .arg("FieldOfficerDayKt")
+            // Only `jna.library.path`: cargo's `LD_LIBRARY_PATH` could hand JNA another build.
+            .env_remove("LD_LIBRARY_PATH")
             .envs(world.env.iter().map(|(k, v)| (k, v))),
     );
     assert!(stdout.contains("field officer's day: ok"), "{stdout}");

@@ -2,8 +2,6 @@
 
 use std::io::Cursor;
 
-use image::ImageDecoder;
-use image::codecs::png::PngDecoder;
 use jpeg_decoder::{CodingProcess, PixelFormat};
 
 use super::raster::{self, Raster};
@@ -181,11 +179,8 @@ fn png_header_size(input: &[u8]) -> Result<(u32, u32), PhotoError> {
     Ok((width, height))
 }
 
-fn png_error(error: image::ImageError) -> PhotoError {
-    match error {
-        image::ImageError::Unsupported(e) => PhotoError::UnsupportedFeature(e.to_string()),
-        other => PhotoError::Corrupt(other.to_string()),
-    }
+fn png_error(error: png::DecodingError) -> PhotoError {
+    PhotoError::Corrupt(error.to_string())
 }
 
 fn decode_png(input: &[u8], config: &PhotoConfig) -> Result<Decoded, PhotoError> {
@@ -193,23 +188,42 @@ fn decode_png(input: &[u8], config: &PhotoConfig) -> Result<Decoded, PhotoError>
     let max_pixels = config.max_pixels.min(config.max_whole_decode_pixels);
     check_dimensions(width, height, max_pixels, config)?;
 
-    // Second guard, inside the decoder: the same sides, and allocations bounded by the
-    // largest image allowed at 16 bits per RGBA channel.
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(config.max_side);
-    limits.max_image_height = Some(config.max_side);
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(1 << 20));
-    let mut decoder = PngDecoder::with_limits(Cursor::new(input), limits).map_err(png_error)?;
-    let exif = decoder.exif_metadata().ok().flatten();
-    let (dw, dh) = decoder.dimensions();
-    if (dw, dh) != (width, height) {
+    // Second guard, inside the decoder: allocations bounded by the largest image allowed
+    // at 16 bits per RGBA channel.
+    let limits = png::Limits {
+        bytes: usize::try_from(max_pixels.saturating_mul(8).saturating_add(1 << 20))
+            .unwrap_or(usize::MAX),
+    };
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(input), limits);
+    // Palettes, low bit depths and transparency keys expanded, 16-bit samples cut to 8.
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().map_err(png_error)?;
+    if reader.info().size() != (width, height) {
         return Err(PhotoError::Corrupt(
             "PNG header disagrees with itself".into(),
         ));
     }
-    let image = image::DynamicImage::from_decoder(decoder).map_err(png_error)?;
+    let exif = reader.info().exif_metadata.as_deref().map(<[u8]>::to_vec);
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| PhotoError::Corrupt("PNG too large for this device".into()))?;
+    let mut pixels = vec![0; size];
+    let frame = reader.next_frame(&mut pixels).map_err(png_error)?;
+    pixels.truncate(frame.buffer_size());
+    let (channels, alpha) = match frame.color_type {
+        png::ColorType::Grayscale => (1, false),
+        png::ColorType::GrayscaleAlpha => (1, true),
+        png::ColorType::Rgb => (3, false),
+        png::ColorType::Rgba => (3, true),
+        png::ColorType::Indexed => {
+            return Err(PhotoError::Corrupt("PNG palette left unexpanded".into()));
+        }
+    };
+    if alpha {
+        pixels = raster::over_white(&pixels, channels);
+    }
     Ok(Decoded {
-        raster: raster::from_dynamic(image)?,
+        raster: Raster::new(width, height, channels as u8, pixels)?,
         exif,
     })
 }
