@@ -19,11 +19,11 @@ export "CFLAGS_$(rustc -vV | sed -n 's/^host: //p' | tr - _)=$TARGET_CFLAGS"
 # What x86_64-linux-android builds with: its baseline features (SSE4.2, POPCNT), then the
 # `.cargo/config.toml` and ffi/phone-env.sh flags.
 export RUSTFLAGS="-C target-feature=+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt \
--C force-unwind-tables=no $PHONE_PATH_REMAP"
+-C force-unwind-tables=no -C llvm-args=-addrsig $PHONE_PATH_REMAP"
 # `cargo rustc` passes the link flags to the library alone. `-z pack-relative-relocs` is
 # the host linker's spelling of Android's `--pack-dyn-relocs=relr`.
 cargo rustc --quiet --locked --profile release-phone -p wardcheck-ffi --features phone --lib \
-    -- -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,-z,defs
+    -- -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=safe -C link-arg=-Wl,-z,defs
 library="$target_dir/release-phone/libwardcheck_ffi.so"
 bytes=$(stat -c %s "$library")
 echo "$library: $bytes bytes ($((6000000 - bytes)) under the 6 MB target)"
