@@ -16,6 +16,7 @@
 //! revocation_poll_ms = 500
 //! shutdown_grace_secs = 10             # how long in-flight requests may finish
 //! cached_documents = 512               # assessments kept in memory for sync (LRU)
+//! sync_sessions = 64                   # connections syncing at once (default 32 per core)
 //! metrics_remote = false               # /metrics only from loopback unless true
 //! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
 //! ```
@@ -54,6 +55,8 @@ pub struct Settings {
     pub shutdown_grace_secs: Option<u64>,
     /// Assessments kept in memory for sync.
     pub cached_documents: Option<usize>,
+    /// Connections in their sync phase at once; the others wait their turn.
+    pub sync_sessions: Option<usize>,
     /// Answer `/metrics` to non-loopback peers too.
     pub metrics_remote: Option<bool>,
     /// Log filter (`RUST_LOG` syntax).
@@ -90,6 +93,7 @@ impl Settings {
             revocation_poll_ms: self.revocation_poll_ms.or(lower.revocation_poll_ms),
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             cached_documents: self.cached_documents.or(lower.cached_documents),
+            sync_sessions: self.sync_sessions.or(lower.sync_sessions),
             metrics_remote: self.metrics_remote.or(lower.metrics_remote),
             log: self.log.or(lower.log),
         }
@@ -151,6 +155,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Assessments kept in memory for sync (default 512; least recently used dropped).
     pub cached_documents: usize,
+    /// Connections in their sync phase at once (default 32 per core); the others wait,
+    /// first come first served, before their `join` is answered.
+    pub sync_sessions: usize,
     /// Whether `/metrics` answers non-loopback peers (default false).
     pub metrics_remote: bool,
     /// Log filter (default `info`).
@@ -206,6 +213,9 @@ impl Config {
             cached_documents: s
                 .cached_documents
                 .unwrap_or(crate::routes::DEFAULT_CACHED_DOCUMENTS),
+            sync_sessions: s.sync_sessions.unwrap_or_else(|| {
+                32 * std::thread::available_parallelism().map_or(2, usize::from)
+            }),
             metrics_remote: s.metrics_remote.unwrap_or(false),
             log: s.log.unwrap_or_else(|| "info".to_owned()),
         };
@@ -217,6 +227,9 @@ impl Config {
         }
         if config.cached_documents == 0 {
             return Err(ConfigError::Invalid("cached_documents must be at least 1"));
+        }
+        if config.sync_sessions == 0 {
+            return Err(ConfigError::Invalid("sync_sessions must be at least 1"));
         }
         if config.revocation_poll < Duration::from_millis(10) {
             return Err(ConfigError::Invalid(

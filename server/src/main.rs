@@ -65,6 +65,10 @@ struct ServeArgs {
     /// dropped and reloaded from disk when needed [default: 512].
     #[arg(long, env = "WARDCHECK_CACHED_DOCUMENTS", value_name = "N")]
     cached_documents: Option<usize>,
+    /// Connections syncing at once; under a burst the others wait their turn, first come
+    /// first served, before their join is answered [default: 32 per core].
+    #[arg(long, env = "WARDCHECK_SYNC_SESSIONS", value_name = "N")]
+    sync_sessions: Option<usize>,
     /// Let non-loopback peers read /metrics.
     #[arg(long, env = "WARDCHECK_METRICS_REMOTE")]
     metrics_remote: bool,
@@ -209,6 +213,7 @@ fn run_serve(common: &Common, args: ServeArgs) -> Result<(), String> {
             tls_key: args.tls_key,
             max_blob_bytes: args.max_blob_bytes,
             cached_documents: args.cached_documents,
+            sync_sessions: args.sync_sessions,
             metrics_remote: args.metrics_remote.then_some(true),
             log: args.log,
             ..Settings::default()

@@ -38,6 +38,13 @@ pub struct AppState {
     /// Under a burst, messages wait their turn instead of a thousand threads sharing the
     /// cores and the documents' locks.
     pub sync_workers: Arc<tokio::sync::Semaphore>,
+    /// Admission for connections in their sync phase, first come first served
+    /// ([`Config::sync_sessions`] places): under a burst, a connection waits once, before
+    /// its `join` is answered, then syncs through without queueing behind every other
+    /// connection's messages at each round trip. A connection gives its place back when it
+    /// closes or goes quiet for [`crate::routes::sync::QUIET`], so a long-lived peer holds
+    /// none between its syncs.
+    pub sync_admission: Arc<tokio::sync::Semaphore>,
 }
 
 /// The data folder could not be opened.
@@ -66,6 +73,7 @@ impl AppState {
         })?;
         revocations.spawn_poller(store.clone(), config.revocation_poll);
         let docs = Arc::new(DocCache::new(config.cached_documents));
+        let sync_sessions = config.sync_sessions;
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -78,6 +86,7 @@ impl AppState {
             sync_workers: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, usize::from),
             )),
+            sync_admission: Arc::new(tokio::sync::Semaphore::new(sync_sessions)),
         })
     }
 

@@ -15,7 +15,9 @@ use wardcheck_core::doc::Assessment;
 use wardcheck_core::model::{Action, Author, Status};
 use wardcheck_core::testing::signed_evidence;
 
-use crate::support::{Phone, relay_behind_proxy, template, ward_a};
+use harness::Relay;
+
+use crate::support::{Phone, populate, relay_behind_proxy, template, ward_a};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
@@ -67,18 +69,7 @@ fn the_sync_endpoint_needs_a_valid_unrevoked_token_and_revocation_closes_it() {
     let enrolment = phone.workspace.enrolment().unwrap().unwrap();
     let mut socket = open(&relay.url, Some(&enrolment.token)).expect("a good token connects");
     // The connection works: a join is answered with peer.
-    let join = WireMessage::Join {
-        sender_id: "probe".into(),
-        supported_protocol_versions: vec!["1".into()],
-        peer_metadata: None,
-    };
-    socket.send(Message::Binary(join.encode().into())).unwrap();
-    let answer = loop {
-        if let Message::Binary(frame) = socket.read().unwrap() {
-            break WireMessage::decode(&frame).unwrap();
-        }
-    };
-    assert!(matches!(answer, WireMessage::Peer { .. }), "{answer:?}");
+    join(&mut socket, "probe");
     // The token also works as a query parameter (browsers cannot send headers).
     let query = format!(
         "{}/v1/sync?token={}",
@@ -94,6 +85,55 @@ fn the_sync_endpoint_needs_a_valid_unrevoked_token_and_revocation_closes_it() {
         "the revoked device's connection stayed open"
     );
     assert_eq!(open(&relay.url, Some(&enrolment.token)).err(), Some(401));
+}
+
+/// Sends `join` and waits for the relay's answer, which must be `peer`.
+fn join(socket: &mut Socket, sender: &str) {
+    let join = WireMessage::Join {
+        sender_id: sender.into(),
+        supported_protocol_versions: vec!["1".into()],
+        peer_metadata: None,
+    };
+    socket.send(Message::Binary(join.encode().into())).unwrap();
+    let answer = loop {
+        if let Message::Binary(frame) = socket.read().unwrap() {
+            break WireMessage::decode(&frame).unwrap();
+        }
+    };
+    assert!(matches!(answer, WireMessage::Peer { .. }), "{answer:?}");
+}
+
+#[test]
+fn a_quiet_connection_gives_its_sync_place_back() {
+    // One place: a connection that joined and went quiet must not keep others out.
+    let relay = Relay::start_with_env(&[("WARDCHECK_SYNC_SESSIONS", "1")]);
+    populate(&relay);
+    let phone = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let token = phone.workspace.enrolment().unwrap().unwrap().token;
+    let mut first = open(&relay.url, Some(&token)).unwrap();
+    join(&mut first, "first");
+    // The second waits for the place, which the first gives back once quiet for a second.
+    let mut second = open(&relay.url, Some(&token)).unwrap();
+    let asked = Instant::now();
+    join(&mut second, "second");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(500),
+        "the second join was answered while the first held the only place"
+    );
+    // With both still open (and quiet), whole syncs get through.
+    let id = phone
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    phone.workspace.set_note(&id, "c01", "through").unwrap();
+    phone.sync();
+    let other = Phone::enrol(&relay, &relay.url, "officer-a2");
+    other.sync();
+    assert_eq!(
+        other.workspace.view(&id).unwrap().criteria[0].note,
+        "through"
+    );
+    drop((first, second));
 }
 
 #[test]

@@ -43,17 +43,29 @@ pub struct Relay {
     /// Its base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
     port: u16,
+    /// Environment variables of its process (`WARDCHECK_*` settings).
+    env: Vec<(String, String)>,
 }
 
 impl Relay {
     /// Starts a relay on a free port with an empty data folder.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts a relay like [`Relay::start`], with these environment variables (settings
+    /// such as `WARDCHECK_SYNC_SESSIONS`), kept on restarts.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         let mut relay = Self {
             child: None,
             data,
             url: String::new(),
             port: 0,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         relay.spawn("127.0.0.1:0");
         relay
@@ -79,6 +91,7 @@ impl Relay {
             .args(["serve", "--listen", listen, "--data"])
             .arg(self.data.path())
             .env("RUST_LOG", "error")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -80,6 +80,10 @@ type PendingKey = (String, DocumentId);
 /// At most this many incomplete pushes are kept; the oldest go first.
 const MAX_PENDING_PUSHES: usize = 256;
 
+/// A connection that sends nothing for this long gives its admission back
+/// ([`AppState::sync_admission`]); its next frame waits for a place again.
+pub const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Default)]
 struct CacheInner {
     docs: HashMap<DocumentId, (Arc<SharedDoc>, u64)>,
@@ -393,7 +397,14 @@ async fn serve(
             budget,
         ),
     ));
+    let mut admitted = None;
     loop {
+        let quiet = async {
+            match admitted {
+                Some(_) => tokio::time::sleep(QUIET).await,
+                None => std::future::pending().await,
+            }
+        };
         let frame = tokio::select! {
             () = &mut revoked => {
                 tracing::info!("closing the connection of a revoked device");
@@ -404,6 +415,10 @@ async fn serve(
                 let _ = socket.send(Message::Close(None)).await;
                 return;
             }
+            () = quiet => {
+                admitted = None;
+                continue;
+            }
             frame = socket.recv() => frame,
         };
         let frame = match frame {
@@ -411,6 +426,17 @@ async fn serve(
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
             Some(Ok(_)) => continue, // text, ping, pong
         };
+        if admitted.is_none() {
+            // First come, first served: the semaphore queues its waiters in order.
+            admitted = tokio::select! {
+                () = &mut revoked => return,
+                _ = &mut shutdown => return,
+                permit = state.sync_admission.clone().acquire_owned() => match permit {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return,
+                },
+            };
+        }
         let Some((mut session, mut host)) = worker.take() else {
             return;
         };
