@@ -48,7 +48,7 @@ fn library() -> PathBuf {
     std::env::var_os("WARDCHECK_FFI_LIBRARY").map_or_else(built_library, PathBuf::from)
 }
 
-/// Kotlin, Swift and Python bindings generated once from [`library`], as
+/// Kotlin, Swift and Python bindings generated once from [`built_library`], as
 /// `ffi/generate-bindings.sh` generates them.
 fn bindings() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();

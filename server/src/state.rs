@@ -73,7 +73,7 @@ impl AppState {
         })?;
         revocations.spawn_poller(store.clone(), config.revocation_poll);
         let docs = Arc::new(DocCache::new(config.cached_documents));
-        let sync_sessions = config.sync_sessions;
+        let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.sync_sessions));
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -86,7 +86,7 @@ impl AppState {
             sync_workers: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, usize::from),
             )),
-            sync_admission: Arc::new(tokio::sync::Semaphore::new(sync_sessions)),
+            sync_admission,
         })
     }
 

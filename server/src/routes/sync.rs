@@ -399,10 +399,12 @@ async fn serve(
     ));
     let mut admitted = None;
     loop {
-        let quiet = async {
-            match admitted {
-                Some(_) => tokio::time::sleep(QUIET).await,
-                None => std::future::pending().await,
+        let holding_place = admitted.is_some();
+        let quiet = async move {
+            if holding_place {
+                tokio::time::sleep(QUIET).await;
+            } else {
+                std::future::pending::<()>().await;
             }
         };
         let frame = tokio::select! {
