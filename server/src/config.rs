@@ -325,6 +325,14 @@ mod tests {
             ..Settings::default()
         };
         assert!(Config::from_settings(zero).is_err());
+        let no_sync_places = Settings {
+            sync_sessions: Some(0),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            Config::from_settings(no_sync_places),
+            Err(ConfigError::Invalid("sync_sessions must be at least 1"))
+        ));
         assert!(matches!(
             Config::load(
                 Some(Path::new("/nonexistent/relay.toml")),
