@@ -74,7 +74,7 @@ pub fn generate_bounded(doc: &Automerge, state: &mut State, budget: usize) -> Ve
         .their_heads
         .iter()
         .flatten()
-        .filter(|hash| doc.get_change_by_hash(hash).is_some())
+        .filter(|hash| has_change(doc, hash))
         .copied()
         .collect();
     // `get_changes` lists changes in causal order, so each part's dependencies come first.
@@ -98,16 +98,18 @@ fn encoded_size(message: &Message) -> usize {
 /// received from the peer on this connection yet.
 fn resuming_from(doc: &Automerge, state: &State) -> Option<Vec<ChangeHash>> {
     // Set by every message received (a decoded state has `their_have` = `Some([])`).
-    // Checked first: looking a change up rebuilds it from the document's columns (about
-    // as costly as the rest of a reply), and is needed only when resuming.
     let fresh_connection = state.their_heads.is_none() && state.their_need.is_none();
     let resuming = fresh_connection
         && !state.shared_heads.is_empty()
-        && state
-            .shared_heads
-            .iter()
-            .all(|hash| doc.get_change_by_hash(hash).is_some());
+        && state.shared_heads.iter().all(|hash| has_change(doc, hash));
     resuming.then(|| state.shared_heads.clone())
+}
+
+/// Whether `doc` holds the change `hash`, from the change graph alone. (Looking the change
+/// itself up, `get_change_by_hash`, rebuilds it from the document's columns: under load
+/// that took a sixth of a simulated phone's CPU and a tenth of the relay's.)
+fn has_change(doc: &Automerge, hash: &ChangeHash) -> bool {
+    doc.get_change_meta_by_hash(hash).is_some()
 }
 
 /// The changes made since `shared` (what the peer had at the end of the last sync), in
