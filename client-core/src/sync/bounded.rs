@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use automerge::sync::{Message, MessageVersion, State, SyncDoc};
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use automerge::sync::{Capability, ChunkList, Message, MessageVersion, State, SyncDoc};
+use automerge::{Automerge, Change, ChangeHash};
 
 /// The default size of a sync message's changes, in bytes as sent (a V2 message's are
 /// compressed). A phone whose connection drops in the middle of a sync asks for smaller
@@ -30,79 +30,107 @@ pub const SOCKET_READ_BUFFER: usize = DEFAULT_MESSAGE_BUDGET + 4 * 1024;
 /// changes as they go on the wire (a single larger change goes alone). Empty when there is
 /// nothing to send.
 ///
-/// Resuming from a saved state (its `shared_heads` are what the peer had at the end of the
-/// last sync, and nothing has been heard from the peer yet on this connection), the first
-/// message already carries every change made since: a phone that edited offline is up to
-/// date after one exchange instead of two.
+/// When it is known what the peer holds (the heads it announced on this connection, or,
+/// before it has said anything, the shared heads of a saved state), exactly the changes
+/// made since go out, as compressed bundles:
+/// - a phone resuming from a saved state puts every change made since its last sync in its
+///   first message: after offline edits it is up to date after one exchange instead of two;
+/// - a peer that has the document gets only what it lacks, never the whole document (which
+///   Automerge sends whenever a third of the changes are new: in a young document, edited
+///   by twenty officers at once, that is every sync) and never uncompressed changes.
+///
+/// Otherwise (a peer that has not said what it has, or does not read bundles) Automerge's
+/// own message goes out, split if it is too big.
 pub fn generate_bounded(doc: &Automerge, state: &mut State, budget: usize) -> Vec<Message> {
     let sent_before: BTreeSet<ChangeHash> = state.sent_hashes.clone();
-    let resuming = resuming_from(doc, state);
+    let known = known_peer_heads(doc, state);
+    if let Some(heads) = &known {
+        // Marked as sent, Automerge leaves them out of its message: they go in bundles.
+        let lacking = doc.get_changes_meta(heads);
+        state
+            .sent_hashes
+            .extend(lacking.iter().map(|change| change.hash));
+    }
     let Some(mut message) = doc.generate_sync_message(state) else {
+        state.sent_hashes = sent_before;
         return Vec::new();
     };
-    if message.changes.is_empty() {
-        let Some(shared) = resuming else {
-            return vec![message];
-        };
-        let changes = resumed_changes(doc, &shared, &state.sent_hashes);
-        if changes.is_empty() {
-            return vec![message];
-        }
-        state.sent_hashes.extend(changes.iter().map(Change::hash));
-        // The compact encoding (a bundle): our peers (the relay, other phones) run this
-        // Automerge. The peer's capabilities are not known before its first message.
-        message.version = MessageVersion::V2;
-        let whole = part(doc, &message, &changes);
-        let size = encoded_size(&whole);
-        if size <= budget || changes.len() < 2 {
-            return vec![whole];
-        }
-        return split(doc, &message, changes, budget, size);
-    }
-    let size = encoded_size(&message);
-    if size <= budget {
-        return vec![message];
-    }
     let new: HashSet<ChangeHash> = state
         .sent_hashes
         .difference(&sent_before)
         .copied()
         .collect();
-    // When a peer lacks much, Automerge sends the whole document; after an interrupted
-    // sync the peer already has a prefix of it. Leave out what lies behind its heads.
-    let their_heads: Vec<ChangeHash> = state
-        .their_heads
-        .iter()
-        .flatten()
-        .filter(|hash| has_change(doc, hash))
-        .copied()
-        .collect();
-    // `get_changes` lists changes in causal order, so each part's dependencies come first.
-    let ordered: Vec<Change> = doc
-        .get_changes(&their_heads)
-        .into_iter()
-        .filter(|change| new.contains(&change.hash()))
-        .collect();
-    if ordered.len() < 2 {
+    if new.is_empty() || (known.is_none() && encoded_size(&message) <= budget) {
         return vec![message];
     }
-    split(doc, &message, ordered, budget, size)
+    let base = known.unwrap_or_else(|| {
+        // When a peer lacks much, Automerge sends the whole document; after an interrupted
+        // sync the peer already has a prefix of it. Leave out what lies behind its heads.
+        state
+            .their_heads
+            .iter()
+            .flatten()
+            .filter(|hash| has_change(doc, hash))
+            .copied()
+            .collect()
+    });
+    if message.version == MessageVersion::V1 && !message.changes.is_empty() {
+        return split_raw(doc, &message, &base, &new, budget);
+    }
+    // The compact encoding (a bundle): our peers (the relay, other phones) run this
+    // Automerge; a phone resuming does not know its peer's capabilities yet.
+    message.version = MessageVersion::V2;
+    let bundle = |hashes: &mut dyn Iterator<Item = ChangeHash>| {
+        // Every hash is in `doc` (it came from `doc`), so the bundle cannot fail.
+        let chunks: Vec<Vec<u8>> = doc
+            .bundle(hashes)
+            .map(|bundle| vec![bundle.bytes().to_vec()])
+            .unwrap_or_default();
+        with_changes(&message, chunks.into())
+    };
+    let whole = bundle(&mut new.iter().copied());
+    let encoded = encoded_size(&whole);
+    if encoded <= budget || new.len() < 2 {
+        return vec![whole];
+    }
+    // In causal order, so that each part's dependencies come first.
+    let ordered = changes_after(doc, &base, &new);
+    let part = |group: &[Change]| bundle(&mut group.iter().map(Change::hash));
+    split(ordered, part, budget, encoded)
 }
 
-/// The bytes of a message's changes as sent.
-fn encoded_size(message: &Message) -> usize {
-    message.changes.iter().map(<[u8]>::len).sum()
+/// The changes of `doc` in `new`, in causal order after `base`.
+fn changes_after(doc: &Automerge, base: &[ChangeHash], new: &HashSet<ChangeHash>) -> Vec<Change> {
+    // `get_changes` lists changes in causal order.
+    doc.get_changes(base)
+        .into_iter()
+        .filter(|change| new.contains(&change.hash()))
+        .collect()
 }
 
-/// The shared heads of a saved state being resumed: known, all in `doc`, and no message
-/// received from the peer on this connection yet.
-fn resuming_from(doc: &Automerge, state: &State) -> Option<Vec<ChangeHash>> {
-    // Set by every message received (a decoded state has `their_have` = `Some([])`).
-    let fresh_connection = state.their_heads.is_none() && state.their_need.is_none();
-    let resuming = fresh_connection
-        && !state.shared_heads.is_empty()
-        && state.shared_heads.iter().all(|hash| has_change(doc, hash));
-    resuming.then(|| state.shared_heads.clone())
+/// What the peer holds for certain: the heads it announced on this connection, if it reads
+/// bundles and `doc` has them all; or, before it has said anything, the shared heads of a
+/// saved state (what it had at the end of the last sync), if `doc` has them all.
+fn known_peer_heads(doc: &Automerge, state: &State) -> Option<Vec<ChangeHash>> {
+    let all_here =
+        |heads: &[ChangeHash]| !heads.is_empty() && heads.iter().all(|hash| has_change(doc, hash));
+    match &state.their_heads {
+        Some(heads) => (reads_bundles(state) && all_here(heads)).then(|| heads.clone()),
+        // Set by every message received (a decoded state has `their_have` = `Some([])`).
+        None if state.their_need.is_none() && all_here(&state.shared_heads) => {
+            Some(state.shared_heads.clone())
+        }
+        None => None,
+    }
+}
+
+/// Whether the peer said it reads V2 messages (bundles).
+fn reads_bundles(state: &State) -> bool {
+    state
+        .their_capabilities
+        .iter()
+        .flatten()
+        .any(|capability| *capability == Capability::MessageV2)
 }
 
 /// Whether `doc` holds the change `hash`, from the change graph alone. (Looking the change
@@ -112,32 +140,52 @@ fn has_change(doc: &Automerge, hash: &ChangeHash) -> bool {
     doc.get_change_meta_by_hash(hash).is_some()
 }
 
-/// The changes made since `shared` (what the peer had at the end of the last sync), in
-/// causal order, leaving out those already sent. If the peer has lost some of what it had,
-/// it asks for the missing dependencies (`need`) in its answer and the usual exchange
-/// follows; if it already has them, it ignores them.
-fn resumed_changes(
-    doc: &Automerge,
-    shared: &[ChangeHash],
-    sent: &BTreeSet<ChangeHash>,
-) -> Vec<Change> {
-    doc.get_changes(shared)
-        .into_iter()
-        .filter(|change| !sent.contains(&change.hash()))
-        .collect()
+/// The bytes of a message's changes as sent.
+fn encoded_size(message: &Message) -> usize {
+    message.changes.iter().map(<[u8]>::len).sum()
 }
 
-/// Splits `changes` (in causal order) into messages like `template` whose changes weigh at
-/// most about `budget` bytes as sent. A V2 message carries a compressed bundle, often ten
-/// times smaller than the raw changes, so the parts are measured after encoding: the
-/// changes are first cut into as many groups of equal raw bytes as the whole's `encoded`
-/// size calls for (with a margin: a part compresses less well than the whole), and a part
-/// still too big is halved until it fits (or is a single change). Each part's dependencies
-/// come before it.
-fn split(
+/// A message like `template` carrying `changes` instead of its own.
+fn with_changes(template: &Message, changes: ChunkList) -> Message {
+    Message {
+        heads: template.heads.clone(),
+        need: template.need.clone(),
+        have: template.have.clone(),
+        changes,
+        flags: template.flags,
+        version: template.version.clone(),
+    }
+}
+
+/// Splits an uncompressed (V1) message, for a peer that does not read bundles: its `new`
+/// changes in causal order after `base`, in parts of about `budget` bytes.
+fn split_raw(
     doc: &Automerge,
-    template: &Message,
+    message: &Message,
+    base: &[ChangeHash],
+    new: &HashSet<ChangeHash>,
+    budget: usize,
+) -> Vec<Message> {
+    let ordered = changes_after(doc, base, new);
+    if ordered.len() < 2 {
+        return vec![message.clone()];
+    }
+    let part = |group: &[Change]| {
+        let chunks: Vec<Vec<u8>> = group.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        with_changes(message, chunks.into())
+    };
+    split(ordered, part, budget, encoded_size(message))
+}
+
+/// Splits `changes` (in causal order, `encoded` bytes when sent as one message) into
+/// messages made by `encode`, each carrying at most `budget` bytes of changes (or a single
+/// change). A bundle compresses, often tenfold, so the parts are measured after encoding:
+/// the changes are first cut into as many groups of equal raw bytes as the whole's
+/// encoded size calls for (with a margin: a part compresses less well than the whole), and
+/// a part still too big is halved until it fits.
+fn split(
     changes: Vec<Change>,
+    encode: impl Fn(&[Change]) -> Message,
     budget: usize,
     encoded: usize,
 ) -> Vec<Message> {
@@ -159,7 +207,7 @@ fn split(
     groups.reverse();
     let mut pending = groups;
     while let Some(group) = pending.pop() {
-        let message = part(doc, template, &group);
+        let message = encode(&group);
         if encoded_size(&message) <= budget || group.len() < 2 {
             parts.push(message);
             continue;
@@ -182,34 +230,6 @@ fn halve(mut group: Vec<Change>) -> (Vec<Change>, Vec<Change>) {
     }
     let second = group.split_off(at.max(1));
     (group, second)
-}
-
-/// A message like `template` carrying only `group`'s changes.
-fn part(doc: &Automerge, template: &Message, group: &[Change]) -> Message {
-    let bundle = match template.version {
-        // A V2 message carries one chunk: a compressed bundle of the group.
-        MessageVersion::V2 => doc
-            .bundle(group.iter().map(Change::hash))
-            .ok()
-            .map(|bundle| bundle.bytes().to_vec()),
-        MessageVersion::V1 => None,
-    };
-    let changes = match bundle {
-        Some(bytes) => bytes.into(),
-        None => group
-            .iter()
-            .map(|change| change.clone().bytes().into_owned())
-            .collect::<Vec<_>>()
-            .into(),
-    };
-    Message {
-        heads: template.heads.clone(),
-        need: template.need.clone(),
-        have: template.have.clone(),
-        changes,
-        flags: template.flags,
-        version: template.version.clone(),
-    }
 }
 
 #[cfg(test)]
@@ -326,6 +346,41 @@ mod tests {
             }
         }
         panic!("never converged");
+    }
+
+    #[test]
+    fn a_peer_with_the_document_gets_only_what_it_lacks_compressed() {
+        // A young assessment: a colleague's edits are more than a third of its changes,
+        // so Automerge alone would send the whole document.
+        let relay = long_history(0);
+        let (mut phone, mut relay_copy) = (relay.clone(), relay.clone());
+        let (mut sp, mut sr) = (State::new(), State::new());
+        exchanges(&mut phone, &mut sp, &mut relay_copy, &mut sr);
+        let mut relay = edit(&relay_copy, 30, 0);
+        assert!(relay.get_changes(&[]).len() < 3 * 30, "a young document");
+        let new: Vec<ChangeHash> = relay
+            .get_changes(&phone.get_heads())
+            .iter()
+            .map(Change::hash)
+            .collect();
+        let lacking = relay.bundle(new).unwrap().bytes().len();
+        let (mut sp, mut sr) = (saved(&sp), saved(&sr));
+        let mut sent = 0;
+        for _ in 0..4 {
+            for message in generate_bounded(&phone, &mut sp, DEFAULT_MESSAGE_BUDGET) {
+                relay.receive_sync_message(&mut sr, message).unwrap();
+            }
+            for message in generate_bounded(&relay, &mut sr, DEFAULT_MESSAGE_BUDGET) {
+                sent += encoded_size(&message);
+                phone.receive_sync_message(&mut sp, message).unwrap();
+            }
+        }
+        assert_eq!(phone.get_heads(), relay.get_heads());
+        let whole = relay.save().len();
+        assert!(
+            sent == lacking && sent * 3 < whole,
+            "{sent} bytes sent; the new changes' bundle is {lacking}, the document {whole}"
+        );
     }
 
     /// A state as saved at the end of a session and read back for the next one.
