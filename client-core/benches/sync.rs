@@ -28,7 +28,9 @@
 //!
 //!    Two variants: the phone resuming from its saved sync state, and without one (a
 //!    fresh `SyncState`: a reinstalled app or a lost state).
-//! 4. A fresh device (empty workspace) fetches the document from the relay: the whole
+//! 4. A colleague's phone, which had the document before the edits and kept its sync
+//!    state, catches up from the relay: it receives the k edits.
+//! 5. A fresh device (empty workspace) fetches the document from the relay: the whole
 //!    history.
 //!
 //! Each session is run `RUNS` times against a fresh copy of the relay (bytes are identical
@@ -282,6 +284,30 @@ fn measure_fetch(relay_doc: &[u8], id: DocumentId) -> (Traffic, Duration) {
     (traffic.unwrap(), median(times))
 }
 
+/// A colleague's phone that had the document as `shared` (and met the relay then: it kept
+/// the sync state) catching up from a relay holding `relay_doc`.
+fn measure_catch_up(shared: &[u8], relay_doc: &[u8], id: DocumentId) -> (Traffic, Duration) {
+    let (_before_dir, relay_before) = workspace("supervisor");
+    relay_before.import_document(shared).unwrap();
+    let mut traffic = None;
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let (_dir, colleague) = workspace("officer-2");
+        colleague.import_document(shared).unwrap();
+        let (_, state) = sync(&colleague, &relay_before, id, SyncState::new());
+        let saved = SyncState::decode(&state.encode()).unwrap();
+        let (_relay_dir, relay_ws) = workspace("supervisor");
+        relay_ws.import_document(relay_doc).unwrap();
+        let started = Instant::now();
+        let (t, _) = sync(&colleague, &relay_ws, id, saved);
+        times.push(started.elapsed());
+        assert_eq!(colleague.heads(&id).unwrap(), relay_ws.heads(&id).unwrap());
+        assert!(traffic.is_none() || traffic == Some(t), "traffic varies");
+        traffic = Some(t);
+    }
+    (traffic.unwrap(), median(times))
+}
+
 struct Row {
     k: String,
     what: &'static str,
@@ -342,6 +368,15 @@ fn main() {
         rows.push(Row {
             k: k.to_string(),
             what: "phone → relay, no saved state",
+            traffic,
+            time,
+            changes,
+            document,
+        });
+        let (traffic, time) = measure_catch_up(&shared, &after, id);
+        rows.push(Row {
+            k: k.to_string(),
+            what: "colleague's phone catches up, saved sync state",
             traffic,
             time,
             changes,
