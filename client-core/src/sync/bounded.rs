@@ -110,8 +110,12 @@ fn changes_after(doc: &Automerge, base: &[ChangeHash], new: &HashSet<ChangeHash>
 
 /// What the peer holds for certain: the heads it announced on this connection, if it reads
 /// bundles and `doc` has them all; or, before it has said anything, the shared heads of a
-/// saved state (what it had at the end of the last sync), if `doc` has them all.
+/// saved state (what it had at the end of the last sync), if `doc` has them all. `None`
+/// for a read-only peer, which takes no changes.
 fn known_peer_heads(doc: &Automerge, state: &State) -> Option<Vec<ChangeHash>> {
+    if state.is_peer_read_only() {
+        return None;
+    }
     let all_here =
         |heads: &[ChangeHash]| !heads.is_empty() && heads.iter().all(|hash| has_change(doc, hash));
     match &state.their_heads {
@@ -381,6 +385,27 @@ mod tests {
             sent == lacking && sent * 3 < whole,
             "{sent} bytes sent; the new changes' bundle is {lacking}, the document {whole}"
         );
+    }
+
+    #[test]
+    fn a_read_only_peer_is_sent_no_changes() {
+        let mut ours = long_history(0);
+        let (mut reader, mut so, mut sr) = (ours.clone(), State::new(), State::new_read_only());
+        exchanges(&mut reader, &mut sr, &mut ours, &mut so);
+        let mut ours = edit(&ours, 5, 0);
+        for _ in 0..3 {
+            for message in generate_bounded(&reader, &mut sr, DEFAULT_MESSAGE_BUDGET) {
+                ours.receive_sync_message(&mut so, message).unwrap();
+            }
+            for message in generate_bounded(&ours, &mut so, DEFAULT_MESSAGE_BUDGET) {
+                assert_eq!(
+                    encoded_size(&message),
+                    0,
+                    "changes sent to a read-only peer"
+                );
+                reader.receive_sync_message(&mut sr, message).unwrap();
+            }
+        }
     }
 
     /// A state as saved at the end of a session and read back for the next one.
