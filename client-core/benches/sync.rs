@@ -243,6 +243,34 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
+/// Runs `session` `RUNS` times (it returns one sync's traffic and time), checks the bytes
+/// are the same each time, and returns them with the median time.
+fn repeated(mut session: impl FnMut() -> (Traffic, Duration)) -> (Traffic, Duration) {
+    let mut traffic = None;
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let (t, time) = session();
+        times.push(time);
+        assert!(traffic.is_none() || traffic == Some(t), "traffic varies");
+        traffic = Some(t);
+    }
+    (traffic.unwrap(), median(times))
+}
+
+/// One timed session of `phone_ws` with `relay_ws`, which must end with the same heads.
+fn timed_sync(
+    phone_ws: &Workspace,
+    relay_ws: &Workspace,
+    id: DocumentId,
+    state: SyncState,
+) -> (Traffic, Duration) {
+    let started = Instant::now();
+    let (traffic, _) = sync(phone_ws, relay_ws, id, state);
+    let time = started.elapsed();
+    assert_eq!(relay_ws.heads(&id).unwrap(), phone_ws.heads(&id).unwrap());
+    (traffic, time)
+}
+
 /// Runs a session `RUNS` times, each against a fresh relay holding `relay_doc` (what it had
 /// before the offline edits), and checks the bytes are the same each time.
 fn measure(
@@ -251,37 +279,21 @@ fn measure(
     id: DocumentId,
     state: &SyncState,
 ) -> (Traffic, Duration) {
-    let mut traffic = None;
-    let mut times = Vec::new();
-    for _ in 0..RUNS {
+    repeated(|| {
         let (_dir, relay_ws) = workspace("supervisor");
         relay_ws.import_document(relay_doc).unwrap();
-        let started = Instant::now();
-        let (t, _) = sync(phone_ws, &relay_ws, id, state.clone());
-        times.push(started.elapsed());
-        assert_eq!(relay_ws.heads(&id).unwrap(), phone_ws.heads(&id).unwrap());
-        assert!(traffic.is_none() || traffic == Some(t), "traffic varies");
-        traffic = Some(t);
-    }
-    (traffic.unwrap(), median(times))
+        timed_sync(phone_ws, &relay_ws, id, state.clone())
+    })
 }
 
 /// A fresh device fetching the document from a relay holding `relay_doc`.
 fn measure_fetch(relay_doc: &[u8], id: DocumentId) -> (Traffic, Duration) {
     let (_relay_dir, relay_ws) = workspace("supervisor");
     relay_ws.import_document(relay_doc).unwrap();
-    let mut traffic = None;
-    let mut times = Vec::new();
-    for _ in 0..RUNS {
+    repeated(|| {
         let (_dir, fresh) = workspace("officer-2");
-        let started = Instant::now();
-        let (t, _) = sync(&fresh, &relay_ws, id, SyncState::new());
-        times.push(started.elapsed());
-        assert_eq!(fresh.heads(&id).unwrap(), relay_ws.heads(&id).unwrap());
-        assert!(traffic.is_none() || traffic == Some(t), "traffic varies");
-        traffic = Some(t);
-    }
-    (traffic.unwrap(), median(times))
+        timed_sync(&fresh, &relay_ws, id, SyncState::new())
+    })
 }
 
 /// A colleague's phone that had the document as `shared` (and met the relay then: it kept
@@ -289,23 +301,15 @@ fn measure_fetch(relay_doc: &[u8], id: DocumentId) -> (Traffic, Duration) {
 fn measure_catch_up(shared: &[u8], relay_doc: &[u8], id: DocumentId) -> (Traffic, Duration) {
     let (_before_dir, relay_before) = workspace("supervisor");
     relay_before.import_document(shared).unwrap();
-    let mut traffic = None;
-    let mut times = Vec::new();
-    for _ in 0..RUNS {
+    repeated(|| {
         let (_dir, colleague) = workspace("officer-2");
         colleague.import_document(shared).unwrap();
         let (_, state) = sync(&colleague, &relay_before, id, SyncState::new());
         let saved = SyncState::decode(&state.encode()).unwrap();
         let (_relay_dir, relay_ws) = workspace("supervisor");
         relay_ws.import_document(relay_doc).unwrap();
-        let started = Instant::now();
-        let (t, _) = sync(&colleague, &relay_ws, id, saved);
-        times.push(started.elapsed());
-        assert_eq!(colleague.heads(&id).unwrap(), relay_ws.heads(&id).unwrap());
-        assert!(traffic.is_none() || traffic == Some(t), "traffic varies");
-        traffic = Some(t);
-    }
-    (traffic.unwrap(), median(times))
+        timed_sync(&colleague, &relay_ws, id, saved)
+    })
 }
 
 struct Row {

@@ -80,23 +80,30 @@ pub fn generate_bounded(doc: &Automerge, state: &mut State, budget: usize) -> Ve
     // The compact encoding (a bundle): our peers (the relay, other phones) run this
     // Automerge; a phone resuming does not know its peer's capabilities yet.
     message.version = MessageVersion::V2;
-    let bundle = |hashes: &mut dyn Iterator<Item = ChangeHash>| {
-        // Every hash is in `doc` (it came from `doc`), so the bundle cannot fail.
-        let chunks: Vec<Vec<u8>> = doc
-            .bundle(hashes)
-            .map(|bundle| vec![bundle.bytes().to_vec()])
-            .unwrap_or_default();
-        with_changes(&message, chunks.into())
-    };
-    let whole = bundle(&mut new.iter().copied());
+    let whole = bundled(doc, &message, new.iter().copied());
     let encoded = encoded_size(&whole);
     if encoded <= budget || new.len() < 2 {
         return vec![whole];
     }
     // In causal order, so that each part's dependencies come first.
     let ordered = changes_after(doc, &base, &new);
-    let part = |group: &[Change]| bundle(&mut group.iter().map(Change::hash));
+    let part = |group: &[Change]| bundled(doc, &message, group.iter().map(Change::hash));
     split(ordered, part, budget, encoded)
+}
+
+/// A message like `template` carrying the changes `hashes` of `doc` as one compressed
+/// bundle.
+fn bundled(
+    doc: &Automerge,
+    template: &Message,
+    hashes: impl IntoIterator<Item = ChangeHash>,
+) -> Message {
+    // Every hash is in `doc` (it came from `doc`), so the bundle cannot fail.
+    let chunks: Vec<Vec<u8>> = doc
+        .bundle(hashes)
+        .map(|bundle| vec![bundle.bytes().to_vec()])
+        .unwrap_or_default();
+    with_changes(template, chunks.into())
 }
 
 /// The changes of `doc` in `new`, in causal order after `base`.
