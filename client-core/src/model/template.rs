@@ -16,11 +16,14 @@ use serde_json::{Map, Value};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Localized {
+    /// The Vietnamese text, as in the official set.
     pub vi: String,
+    /// The English text.
     pub en: String,
 }
 
 impl Localized {
+    /// A text from its Vietnamese and English forms.
     pub fn new(vi: impl Into<String>, en: impl Into<String>) -> Self {
         Self {
             vi: vi.into(),
@@ -34,7 +37,9 @@ impl Localized {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Owner {
+    /// The ward police unit.
     Police,
+    /// The ward's Party committee and People's Committee.
     LocalGovernment,
 }
 
@@ -52,7 +57,9 @@ impl Owner {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Area {
+    /// Stable id, referred to by [`Criterion::area`].
     pub id: String,
+    /// The area's name.
     pub title: Localized,
 }
 
@@ -66,11 +73,13 @@ pub struct Criterion {
     pub code: String,
     /// The id of one of the template's [`Area`]s.
     pub area: String,
+    /// The criterion as the official set words it.
     pub title: Localized,
     /// What evidence shows the criterion is met.
     pub guidance: Localized,
     /// The minimum number of photos a dossier for this criterion needs.
     pub min_photos: u32,
+    /// Who carries it out.
     pub owner: Owner,
 }
 
@@ -78,18 +87,26 @@ pub struct Criterion {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
+    /// Stable id of the set, e.g. `"model-ward-antt"`; its versions share it.
     pub id: String,
+    /// The version (not 0), e.g. the year the set took effect; a revision gets a higher one.
     pub version: u32,
+    /// The set's name.
     pub title: Localized,
+    /// Where the set comes from and what it is for.
     pub description: Localized,
+    /// The areas that group the criteria, in display order.
     pub areas: Vec<Area>,
+    /// The criteria, in the official order.
     pub criteria: Vec<Criterion>,
 }
 
 /// Names one version of one template; shown as `id@version`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TemplateKey {
+    /// The template's id.
     pub id: String,
+    /// Its version.
     pub version: u32,
 }
 
@@ -107,9 +124,13 @@ pub enum TemplateError {
     /// field, trailing text. `line` and `column` (1-based) are where the parser stopped.
     #[error("{}: {message}", syntax_place(path, *line, *column))]
     Syntax {
+        /// The field where the parser stopped.
         path: String,
+        /// Its line.
         line: usize,
+        /// Its column.
         column: usize,
+        /// What the parser expected.
         message: String,
     },
     /// Well-formed but inconsistent: a blank id or text, version 0, a duplicate, an
@@ -117,8 +138,11 @@ pub enum TemplateError {
     /// value when the template came from a text, `None` otherwise.
     #[error("{path} ({}): {reason}", invalid_line(*line))]
     Invalid {
+        /// The offending field.
         path: String,
+        /// Its line, when known.
         line: Option<usize>,
+        /// What is wrong with it.
         reason: String,
     },
 }
