@@ -1,4 +1,5 @@
-//! Document benchmarks: opening a long-edited assessment and one durable edit.
+//! Document benchmarks: opening a long-edited assessment, one durable edit, and a phone
+//! taking in a round of its colleagues' edits.
 //!
 //! Run: `cargo bench -p wardcheck-core --bench documents`. Besides criterion's timings it
 //! prints the heap used to open the 10,000-change document (peak and retained), counted by
@@ -164,5 +165,87 @@ fn durable_edit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, open, durable_edit);
+/// Officers of one ward, as in the load benchmark (`tests/load/`).
+const WARD_OFFICERS: usize = 20;
+
+/// A ward's assessment after `rounds` rounds in which each of `WARD_OFFICERS` phones made
+/// one edit (a note and a comment, two changes) and synced: every phone's replica, all
+/// equal.
+fn ward_after_rounds(rounds: usize) -> Vec<Assessment> {
+    let template = Arc::new(sample_templates().remove(1));
+    let ids: Vec<String> = template.criteria.iter().map(|c| c.id.clone()).collect();
+    let mut merged = Assessment::create(&sample_unit(), "2025", template).unwrap();
+    let mut phones: Vec<Assessment> = (0..WARD_OFFICERS).map(|_| merged.clone()).collect();
+    for phone in &mut phones {
+        phone.set_actor(automerge::ActorId::random());
+    }
+    for round in 0..rounds {
+        for (n, phone) in phones.iter_mut().enumerate() {
+            ward_edit(phone, &ids, n, round);
+            merged.merge(phone).unwrap();
+        }
+        for phone in &mut phones {
+            phone.merge(&merged).unwrap();
+        }
+    }
+    phones
+}
+
+/// Phone `n`'s edit in `round`: a note on one criterion and a comment.
+fn ward_edit(phone: &mut Assessment, criteria: &[String], n: usize, round: usize) {
+    let by = Author::new(format!("officer-{n}"), format!("phone-{n}"));
+    let text = format!("phone {n}, round {round}: đã kiểm tra");
+    let at = (round * WARD_OFFICERS + n) as i64;
+    phone
+        .set_note(&criteria[n % criteria.len()], &text, &by, at)
+        .unwrap();
+    phone.add_comment(None, &text, &by, at).unwrap();
+}
+
+/// A phone syncing after a round: it takes in its 19 colleagues' 38 new changes, sent as
+/// the relay sends a catch-up (one compressed bundle). This is most of what a phone does
+/// per sync in the load benchmark.
+fn colleagues_round(c: &mut Criterion) {
+    const ROUNDS: usize = 3;
+    let mut phones = ward_after_rounds(ROUNDS);
+    let ids: Vec<String> = sample_templates()
+        .remove(1)
+        .criteria
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    let before = phones[0].heads();
+    let mut relay = phones[0].clone();
+    for (n, phone) in phones.iter_mut().enumerate().skip(1) {
+        ward_edit(phone, &ids, n, ROUNDS);
+        relay.merge(phone).unwrap();
+    }
+    let new: Vec<_> = relay
+        .automerge()
+        .get_changes_meta(&before)
+        .into_iter()
+        .map(|change| change.hash)
+        .collect();
+    let bundle = relay.automerge().bundle(new.iter().copied()).unwrap();
+    let bytes = bundle.bytes().to_vec();
+    println!(
+        "a ward of {WARD_OFFICERS} phones after {ROUNDS} rounds: {} changes; a round of \
+         colleagues' edits: {} changes, {} bytes as a bundle",
+        relay.automerge().get_changes_meta(&[]).len(),
+        new.len(),
+        bytes.len()
+    );
+    let phone = &phones[0];
+    let mut group = c.benchmark_group("a phone takes in its colleagues' round");
+    group.bench_function("apply the catch-up bundle", |b| {
+        b.iter_batched(
+            || phone.clone(),
+            |mut phone| black_box(phone.apply(&bytes).unwrap()),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, open, durable_edit, colleagues_round);
 criterion_main!(benches);
