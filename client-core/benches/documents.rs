@@ -173,7 +173,6 @@ const WARD_OFFICERS: usize = 20;
 /// equal.
 fn ward_after_rounds(rounds: usize) -> Vec<Assessment> {
     let template = Arc::new(sample_templates().remove(1));
-    let ids: Vec<String> = template.criteria.iter().map(|c| c.id.clone()).collect();
     let mut merged = Assessment::create(&sample_unit(), "2025", template).unwrap();
     let mut phones: Vec<Assessment> = (0..WARD_OFFICERS).map(|_| merged.clone()).collect();
     for phone in &mut phones {
@@ -181,7 +180,7 @@ fn ward_after_rounds(rounds: usize) -> Vec<Assessment> {
     }
     for round in 0..rounds {
         for (n, phone) in phones.iter_mut().enumerate() {
-            ward_edit(phone, &ids, n, round);
+            ward_edit(phone, n, round);
             merged.merge(phone).unwrap();
         }
         for phone in &mut phones {
@@ -191,14 +190,14 @@ fn ward_after_rounds(rounds: usize) -> Vec<Assessment> {
     phones
 }
 
-/// Phone `n`'s edit in `round`: a note on one criterion and a comment.
-fn ward_edit(phone: &mut Assessment, criteria: &[String], n: usize, round: usize) {
+/// Phone `n`'s edit in `round`: a note on one of the template's criteria and a comment.
+fn ward_edit(phone: &mut Assessment, n: usize, round: usize) {
+    let template = phone.template().clone();
+    let criterion = &template.criteria[n % template.criteria.len()].id;
     let by = Author::new(format!("officer-{n}"), format!("phone-{n}"));
     let text = format!("phone {n}, round {round}: đã kiểm tra");
     let at = (round * WARD_OFFICERS + n) as i64;
-    phone
-        .set_note(&criteria[n % criteria.len()], &text, &by, at)
-        .unwrap();
+    phone.set_note(criterion, &text, &by, at).unwrap();
     phone.add_comment(None, &text, &by, at).unwrap();
 }
 
@@ -208,16 +207,10 @@ fn ward_edit(phone: &mut Assessment, criteria: &[String], n: usize, round: usize
 fn colleagues_round(c: &mut Criterion) {
     const ROUNDS: usize = 3;
     let mut phones = ward_after_rounds(ROUNDS);
-    let ids: Vec<String> = sample_templates()
-        .remove(1)
-        .criteria
-        .iter()
-        .map(|c| c.id.clone())
-        .collect();
     let before = phones[0].heads();
     let mut relay = phones[0].clone();
     for (n, phone) in phones.iter_mut().enumerate().skip(1) {
-        ward_edit(phone, &ids, n, ROUNDS);
+        ward_edit(phone, n, ROUNDS);
         relay.merge(phone).unwrap();
     }
     let new: Vec<_> = relay
