@@ -58,6 +58,9 @@ pub enum Error {
     /// Nothing is in conflict at this path.
     #[error("no conflict at {0}")]
     NoConflict(String),
+    /// The change policy refuses the edit: nothing was changed (see [`crate::policy`]).
+    #[error("refused: {0}")]
+    Refused(#[from] crate::policy::Refusal),
     /// A document does not have the shape of an assessment (e.g. sent by a foreign peer).
     #[error("malformed assessment document: {0}")]
     Malformed(String),

@@ -51,6 +51,7 @@ mod error;
 pub mod migrate;
 pub mod model;
 pub mod photo;
+pub mod policy;
 mod store;
 pub mod sync;
 #[cfg(feature = "testing")]

@@ -288,6 +288,22 @@ pub fn sample_unit() -> Unit {
     }
 }
 
+/// Records a made-up enrolment of `workspace` for `user` with `role`, as
+/// `transport::enroll` would after a real one: a reviewer's workspace may then approve
+/// and return criteria.
+pub fn enrol_as(workspace: &crate::Workspace, user: &str, role: crate::model::Role) {
+    workspace
+        .save_enrolment(&crate::Enrolment {
+            relay_url: "http://127.0.0.1:9".into(),
+            device_id: workspace.device_id().into(),
+            token: "0".repeat(64),
+            user_id: user.into(),
+            role,
+            unit_id: "kt".into(),
+        })
+        .expect("a test workspace stores its enrolment");
+}
+
 /// A signed evidence record for made-up photo bytes `seed` (no image processing: fast).
 pub fn signed_evidence(seed: u64, by: &Author) -> Evidence {
     let key = device_key(&by.device);

@@ -18,6 +18,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::blob::{BlobHash, BlobKind};
 use crate::doc::DocumentId;
+use crate::model::Role;
 use crate::photo::PublicKey;
 use crate::sync::wire::PeerMetadata;
 use crate::sync::{
@@ -149,6 +150,10 @@ pub struct SyncReport {
     pub documents_in_sync: usize,
     /// Documents the relay would not share or did not have.
     pub unavailable: Vec<DocumentId>,
+    /// Documents whose changes from this device the relay refused, with its reason (a
+    /// modified app's, or this app's bug: the device's own policy check makes none).
+    /// Their other changes wait too; nothing is retried until the next sync.
+    pub refused: Vec<RefusedDocument>,
     /// Blobs uploaded in this sync.
     pub blobs_uploaded: usize,
     /// Blob bytes sent in this sync (resumed uploads send only the rest).
@@ -159,6 +164,15 @@ pub struct SyncReport {
     pub thumbnails_fetched: usize,
     /// Thumbnails the relay does not have yet (their phone has not uploaded them).
     pub thumbnails_not_yet_on_relay: usize,
+}
+
+/// A document the relay took no changes of, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedDocument {
+    /// The document.
+    pub document: DocumentId,
+    /// The relay's reason.
+    pub reason: String,
 }
 
 /// How failed steps are retried.
@@ -291,6 +305,7 @@ struct EnrolResponse {
     device_id: String,
     token: String,
     user_id: String,
+    role: Role,
     unit_id: String,
 }
 
@@ -323,6 +338,7 @@ pub fn enroll(
         device_id: body.device_id,
         token: body.token,
         user_id: body.user_id,
+        role: body.role,
         unit_id: body.unit_id,
     };
     workspace.save_enrolment(&enrolment)?;
@@ -363,7 +379,7 @@ pub fn sync_now(
     // part.
     let mut host = WorkspaceHost::new(workspace);
     let mut budget = DEFAULT_MESSAGE_BUDGET;
-    let (in_sync, unavailable) = relay.retry(observer, || {
+    let exchanged = relay.retry(observer, || {
         host.set_budget(budget);
         let result = sync_documents(workspace, relay, observer, &mut host, budget);
         if matches!(&result, Err(e) if e.is_transient()) {
@@ -372,8 +388,9 @@ pub fn sync_now(
         }
         result
     })?;
-    report.documents_in_sync = in_sync;
-    report.unavailable = unavailable;
+    report.documents_in_sync = exchanged.in_sync;
+    report.unavailable = exchanged.unavailable;
+    report.refused = exchanged.refused;
     relay.retry(observer, || {
         upload_blobs(workspace, relay, observer, &mut report)
     })?;
@@ -502,7 +519,7 @@ fn sync_documents(
     observer: &dyn SyncObserver,
     host: &mut WorkspaceHost<'_>,
     budget: usize,
-) -> Result<(usize, Vec<DocumentId>), TransportError> {
+) -> Result<Exchanged, TransportError> {
     let mut response = relay
         .agent
         .get(&relay.url("/v1/documents"))
@@ -546,7 +563,7 @@ fn sync_session(
     budget: usize,
     ids: &BTreeSet<DocumentId>,
     expected: Option<String>,
-) -> Result<(usize, Vec<DocumentId>), TransportError> {
+) -> Result<Exchanged, TransportError> {
     let mut socket = connect(relay, budget)?;
     let metadata = PeerMetadata {
         storage_id: Some(workspace.device_id().to_owned()),
@@ -615,14 +632,28 @@ fn sync_session(
     {
         workspace.save_relay_peer_id(&relay.base, peer)?;
     }
-    let unavailable: Vec<DocumentId> = ids
-        .iter()
-        .filter(|id| session.status(id) == Some(DocStatus::Unavailable))
-        .copied()
-        .collect();
     let _ = socket.close(None);
     let _ = socket.flush();
-    Ok((ids.len() - unavailable.len(), unavailable))
+    let mut exchanged = Exchanged::default();
+    for id in ids {
+        match session.status(id) {
+            Some(DocStatus::Unavailable) => exchanged.unavailable.push(*id),
+            Some(DocStatus::Refused) => exchanged.refused.push(RefusedDocument {
+                document: *id,
+                reason: session.refusal(id).unwrap_or_default().to_owned(),
+            }),
+            _ => exchanged.in_sync += 1,
+        }
+    }
+    Ok(exchanged)
+}
+
+/// How the documents' exchange ended.
+#[derive(Default)]
+struct Exchanged {
+    in_sync: usize,
+    unavailable: Vec<DocumentId>,
+    refused: Vec<RefusedDocument>,
 }
 
 #[derive(Serialize)]

@@ -17,10 +17,11 @@ use crate::doc::{
     HistoryEntry,
 };
 use crate::error::{Error, Result};
-use crate::model::{Action, Author, Progress, Status, Template, TemplateKey, Unit};
+use crate::model::{Action, Author, Progress, Role, Status, Template, TemplateKey, Unit};
 use crate::photo::{
     self, CaptureClaim, DeviceKey, GeoPoint, PerceptualHash, PhotoConfig, PublicKey,
 };
+use crate::policy::{self, Writer};
 use crate::store::{BlobInfo, Store};
 use crate::sync::{SyncMessage, SyncState};
 
@@ -96,6 +97,9 @@ struct Inner {
     cached_view_heads: HashMap<DocumentId, Vec<u8>>,
     templates: BTreeMap<TemplateKey, Arc<Template>>,
     user: Option<String>,
+    /// The enrolled user's role, which the change policy checks edits against (an
+    /// officer's until the device is enrolled).
+    role: Role,
 }
 
 const DATABASE_FILE: &str = "wardcheck.sqlite3";
@@ -119,6 +123,9 @@ pub struct Enrolment {
     pub token: String,
     /// The user the device was enrolled for.
     pub user_id: String,
+    /// That user's role (enrolments saved before roles were kept read as officers').
+    #[serde(default)]
+    pub role: Role,
     /// That user's unit.
     pub unit_id: String,
 }
@@ -181,6 +188,11 @@ impl Workspace {
             templates.insert(template.key(), Arc::new(template));
         }
         let user = store.setting(USER_SETTING)?;
+        let role = store
+            .setting(ENROLMENT_SETTING)?
+            .and_then(|json| serde_json::from_str::<Enrolment>(&json).ok())
+            .map(|enrolment| enrolment.role)
+            .unwrap_or_default();
         Ok(Self {
             inner: Mutex::new(Inner {
                 store,
@@ -188,6 +200,7 @@ impl Workspace {
                 cached_view_heads: HashMap::new(),
                 templates,
                 user,
+                role,
             }),
             device_id,
             device_key,
@@ -506,7 +519,7 @@ impl Workspace {
             Err(e) => Err(e),
             Ok(_) => {
                 let limit = self.config.compact_after_chunks;
-                inner.change(&id, &[], now_ms(), limit, |doc| doc.apply(bytes))?;
+                inner.change(&id, &[], now_ms(), limit, None, |doc| doc.apply(bytes))?;
                 Ok(id)
             }
         }
@@ -547,6 +560,7 @@ impl Workspace {
             w.set_setting(USER_SETTING, &enrolment.user_id)
         })?;
         inner.user = Some(enrolment.user_id.clone());
+        inner.role = enrolment.role;
         Ok(())
     }
 
@@ -582,7 +596,7 @@ impl Workspace {
     ) -> Result<()> {
         let mut inner = self.lock();
         let limit = self.config.compact_after_chunks;
-        inner.change(id, &[], now_ms(), limit, |doc| {
+        inner.change(id, &[], now_ms(), limit, None, |doc| {
             doc.receive_sync_message(state, message)
         })
     }
@@ -641,7 +655,8 @@ impl Workspace {
     }
 
     /// Applies `f` as the signed-in user and stores the change together with `blobs` in
-    /// one transaction.
+    /// one transaction, if the change policy lets the user make it (the relay would
+    /// refuse it otherwise): [`Error::Refused`] and nothing changed if not.
     fn edit_with_blobs<T>(
         &self,
         id: &DocumentId,
@@ -650,9 +665,15 @@ impl Workspace {
     ) -> Result<T> {
         let mut inner = self.lock();
         let author = inner.author(&self.device_id)?;
+        let writer = Writer {
+            user: &author.user,
+            role: inner.role,
+        };
         let now = now_ms();
         let limit = self.config.compact_after_chunks;
-        inner.change(id, blobs, now, limit, |doc| f(doc, &author, now))
+        inner.change(id, blobs, now, limit, Some(&writer), |doc| {
+            f(doc, &author, now)
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -741,35 +762,56 @@ impl Inner {
     }
 
     /// Applies `f` to the document and stores the new changes, with `blobs`, in one
-    /// transaction. If storing fails, the in-memory document is dropped so that the next
-    /// call reloads what is really on disk: the caller sees the error and nothing half-done.
+    /// transaction; with a `writer`, only if the change policy allows what `f` did. If
+    /// the policy refuses or storing fails, the in-memory document is dropped so that the
+    /// next call reloads what is really on disk: the caller sees the error and nothing
+    /// half-done.
     fn change<T>(
         &mut self,
         id: &DocumentId,
         blobs: &[(BlobHash, BlobKind, &[u8])],
         now: i64,
         compact_after_chunks: usize,
+        writer: Option<&Writer>,
         f: impl FnOnce(&mut Assessment) -> Result<T>,
     ) -> Result<T> {
         let doc = self.doc(id)?;
         let before = doc.heads();
-        let out = f(doc)?;
-        if doc.heads() == before && blobs.is_empty() {
-            return Ok(out);
-        }
-        let chunk = doc.save_after(&before);
-        let heads = doc.heads_key();
-        let stored = self.store.write(|w| {
-            for (hash, kind, bytes) in blobs {
-                w.put_blob(hash, *kind, bytes, now)?;
+        let changed = f(doc).and_then(|out| {
+            if let Some(writer) = writer {
+                policy::check(doc, &before, writer)?;
             }
-            w.append_chunk(id, &chunk, &heads, now)
+            Ok((out, doc.heads() != before))
         });
-        if let Err(e) = stored {
-            self.docs.remove(id);
-            return Err(e);
+        let stored = changed.and_then(|(out, changed)| {
+            if !changed && blobs.is_empty() {
+                return Ok((out, false));
+            }
+            let doc = self.doc(id)?;
+            let chunk = doc.save_after(&before);
+            let heads = doc.heads_key();
+            self.store.write(|w| {
+                for (hash, kind, bytes) in blobs {
+                    w.put_blob(hash, *kind, bytes, now)?;
+                }
+                w.append_chunk(id, &chunk, &heads, now)
+            })?;
+            Ok((out, true))
+        });
+        let (out, written) = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                if self.docs.get(id).is_some_and(|doc| doc.heads() != before) {
+                    self.docs.remove(id);
+                }
+                return Err(e);
+            }
+        };
+        if written && let Err(e) = self.compact_if_due(id, compact_after_chunks) {
+            // The edit is stored: compaction only saves time later, and failing it must
+            // not report the edit as failed (a retry would make it twice).
+            tracing::warn!("could not compact a document: {e}");
         }
-        self.compact_if_due(id, compact_after_chunks)?;
         Ok(out)
     }
 

@@ -5,67 +5,18 @@
 //! Tokens and codes are random and stored only as their SHA-256; a stolen database
 //! gives nobody a way in. Passwords (for the console) are argon2id PHC strings.
 
-use std::fmt;
-use std::str::FromStr;
-
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::AppError;
 use crate::store::now_ms;
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// A field officer of a ward: collects evidence for their own ward.
-    Officer,
-    /// A city or province supervisor: reviews every ward under their unit.
-    Supervisor,
-    /// Runs the relay: sees every ward.
-    Admin,
-}
-
-impl Role {
-    /// The name stored in the database, sent on the wire and typed on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Officer => "officer",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The text is not a role name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a role is officer, supervisor or admin")]
-pub struct InvalidRole;
-
-impl FromStr for Role {
-    type Err = InvalidRole;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "officer" => Ok(Role::Officer),
-            "supervisor" => Ok(Role::Supervisor),
-            "admin" => Ok(Role::Admin),
-            _ => Err(InvalidRole),
-        }
-    }
-}
+pub use wardcheck_core::model::{InvalidRole, Role};
 
 /// An authenticated caller. Handlers behind the authentication layer take it as an
 /// extractor; what it may see is [`crate::RelayStore::wards_in_scope`].

@@ -212,7 +212,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
             cached_documents: s
                 .cached_documents
-                .unwrap_or(crate::routes::DEFAULT_CACHED_DOCUMENTS),
+                .unwrap_or(crate::documents::DEFAULT_CACHED_DOCUMENTS),
             sync_sessions: s.sync_sessions.unwrap_or_else(|| {
                 32 * std::thread::available_parallelism().map_or(2, usize::from)
             }),

@@ -68,6 +68,9 @@ pub enum AppError {
         /// Fixed human-readable text.
         message: &'static str,
     },
+    /// 422: the change policy refuses the change; its reason names no one.
+    #[error("refused: {0}")]
+    Refused(wardcheck_core::policy::Refusal),
     /// 503: the relay is shutting down or overloaded.
     #[error("the relay is unavailable")]
     Unavailable,
@@ -104,7 +107,9 @@ impl AppError {
             }
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unprocessable { .. } | AppError::Refused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,6 +126,7 @@ impl AppError {
             AppError::UploadInProgress { .. } => "upload_in_progress",
             AppError::PayloadTooLarge => "too_large",
             AppError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            AppError::Refused(_) => "refused",
             AppError::Unavailable => "unavailable",
             AppError::Internal(_) => "internal",
         }

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod blobstore;
 pub mod config;
 pub mod console;
+pub mod documents;
 pub mod error;
 pub mod metrics;
 pub mod revocation;
@@ -39,9 +40,9 @@ use tracing::Level;
 
 pub use auth::{Principal, Role};
 pub use config::Config;
+pub use documents::{DocCache, DocError, Intake, SharedDoc};
 pub use error::{AppError, AppJson};
 pub use revocation::Revocations;
-pub use routes::{DocCache, DocError, SharedDoc};
 pub use state::{AppState, OpenError, Shutdown};
 pub use store::RelayStore;
 

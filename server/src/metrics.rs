@@ -22,6 +22,7 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     /// Blobs stored on disk.
     pub blobs_stored: IntGauge,
+    changes_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -51,11 +52,20 @@ impl Metrics {
         .expect("valid metric");
         let blobs_stored =
             IntGauge::new("wardcheck_blobs_stored", "Photo blobs stored").expect("valid metric");
+        let changes_refused = IntCounterVec::new(
+            Opts::new(
+                "wardcheck_changes_refused_total",
+                "Change sets the change policy refused, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(open_connections.clone()),
             Box::new(blobs_stored.clone()),
+            Box::new(changes_refused.clone()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }
@@ -65,7 +75,13 @@ impl Metrics {
             latency,
             open_connections,
             blobs_stored,
+            changes_refused,
         }
+    }
+
+    /// Counts a change set the change policy refused, by the refusal's code.
+    pub fn refused(&self, reason: &str) {
+        self.changes_refused.with_label_values(&[reason]).inc();
     }
 
     /// The metrics in Prometheus's text format.
@@ -118,6 +134,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.observe("/healthz", "GET", 200, Instant::now());
         metrics.blobs_stored.set(3);
+        metrics.refused("not_a_reviewer");
         let text = metrics.render();
         assert!(text.contains(
             "wardcheck_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
@@ -125,5 +142,6 @@ mod tests {
         assert!(text.contains("wardcheck_http_request_duration_seconds_bucket"));
         assert!(text.contains("wardcheck_blobs_stored 3"));
         assert!(text.contains("wardcheck_open_connections 0"));
+        assert!(text.contains("wardcheck_changes_refused_total{reason=\"not_a_reviewer\"} 1"));
     }
 }

@@ -8,10 +8,10 @@ use tokio::sync::watch;
 
 use crate::blobstore::BlobStore;
 use crate::config::Config;
+use crate::documents::{DocCache, Intake, PendingPushes};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::revocation::Revocations;
-use crate::routes::DocCache;
 use crate::store::{OpenStoreError, RelayStore, StoreResult};
 
 /// The relay's shared state, given to every handler.
@@ -31,6 +31,10 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// One in-memory copy of each document being synced, shared by all connections.
     pub docs: Arc<DocCache>,
+    /// The one way changes get into those documents: the change policy, then the store.
+    pub intake: Arc<Intake>,
+    /// New documents being pushed in parts.
+    pub pending: Arc<PendingPushes>,
     /// The relay's peer id in the sync protocol.
     pub relay_id: String,
     /// Permits for sync work on the blocking pool: one message of one connection at a
@@ -73,6 +77,7 @@ impl AppState {
         })?;
         revocations.spawn_poller(store.clone(), config.revocation_poll);
         let docs = Arc::new(DocCache::new(config.cached_documents));
+        let intake = Arc::new(Intake::new(store.clone(), docs.clone(), metrics.clone()));
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.sync_sessions));
         Ok(Self {
             config: Arc::new(config),
@@ -82,6 +87,8 @@ impl AppState {
             metrics,
             shutdown: Shutdown::new(),
             docs,
+            intake,
+            pending: Arc::default(),
             relay_id: "wardcheck-relay".into(),
             sync_workers: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, usize::from),

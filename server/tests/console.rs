@@ -145,7 +145,7 @@ impl Console {
                 .flat_map(|e| [e.photo, e.thumbnail])
                 .collect();
             store
-                .insert_document(&view.id, ward, &doc.save(), &doc.heads_key(), &refs)
+                .insert_document(&view.id, ward, &doc.save(), &doc.heads_key(), &refs, &[])
                 .unwrap();
             ids.push(view.id);
         }
@@ -637,7 +637,7 @@ async fn a_photo_used_again_elsewhere_in_the_scope_is_shown() {
         console
             .state
             .store
-            .append_chunk(&id, &chunk, &doc.heads_key(), &refs)
+            .append_chunk(&id, &chunk, &doc.heads_key(), &refs, &[])
             .unwrap();
     }
     let (cookie, _) = console.sign_in("sup-kt").await;
@@ -691,6 +691,7 @@ async fn conflicts_are_listed_and_settled() {
             &console.doc,
             &a.save_after(&base.heads()),
             &a.heads_key(),
+            &[],
             &[],
         )
         .unwrap();

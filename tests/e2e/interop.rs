@@ -80,7 +80,7 @@ fn a_stock_automerge_repo_js_client_syncs_with_the_relay() {
     let js_device = Phone::enrol(&relay, &relay.url, "officer-a2");
     let token = js_device.workspace.enrolment().unwrap().unwrap().token;
     let text = "bình luận từ automerge-repo (JS)";
-    let run = run_sync_script(&[&relay.url, &token, &id.to_string(), text]);
+    let run = run_sync_script(&[&relay.url, &token, &id.to_string(), text, "officer-a2"]);
     let printed = run.json_line("the JS client");
     eprintln!("the JS client synced in {:?}: {printed}", run.elapsed);
     assert_eq!(printed["period"], "2025");
@@ -100,12 +100,12 @@ fn a_stock_automerge_repo_js_client_syncs_with_the_relay() {
     assert_eq!(view.comments.len(), 2, "{:?}", view.comments);
     let comment = &view.comments[0];
     assert_eq!(comment.text, text);
-    assert_eq!(comment.by, "interop-js");
+    assert_eq!(comment.by, "officer-a2");
     assert_eq!(comment.criterion, None);
     assert!(comment.at_ms > 0);
     let plain = &view.comments[1];
     assert_eq!(plain.text, format!("{text} (plain strings)"));
-    assert_eq!(plain.by, "interop-js");
+    assert_eq!(plain.by, "officer-a2");
     assert_eq!(plain.criterion.as_deref(), Some("c01"));
     assert!(plain.at_ms > 0);
     // What the phone wrote is still there.

@@ -11,9 +11,11 @@ use tungstenite::{Message, WebSocket};
 use wardcheck_core::sync::wire::WireMessage;
 
 use wardcheck_core::blob::BlobHash;
-use wardcheck_core::doc::Assessment;
+use wardcheck_core::doc::{Assessment, DocumentId};
 use wardcheck_core::model::{Action, Author, Status};
+use wardcheck_core::policy::Refusal;
 use wardcheck_core::testing::signed_evidence;
+use wardcheck_core::transport::RefusedDocument;
 
 use harness::Relay;
 
@@ -180,44 +182,58 @@ fn an_officers_phone_cannot_approve_through_the_relay() {
     let (relay, _proxy) = relay_behind_proxy();
     let officer = Phone::enrol(&relay, &relay.url, "officer-a1");
     let colleague = Phone::enrol(&relay, &relay.url, "officer-a2");
-    let id = officer
-        .workspace
+    let ws = &officer.workspace;
+    let id = ws
         .create_assessment(&ward_a(), "2025", &template())
         .unwrap();
-    officer
-        .workspace
-        .step(&id, "c01", Action::Submit, None)
-        .unwrap();
+    ws.step(&id, "c01", Action::Submit, None).unwrap();
     officer.sync();
-    // The phone writes an approval itself (a modified app could): the relay refuses the
-    // change, and nobody else ever sees it.
-    officer
-        .workspace
-        .step(&id, "c01", Action::Approve, None)
-        .unwrap();
+    // The app refuses it itself: the phone knows its user's role from enrolment.
+    assert!(matches!(
+        ws.step(&id, "c01", Action::Approve, None),
+        Err(wardcheck_core::Error::Refused(Refusal::NotAReviewer))
+    ));
+    // A modified app writes it anyway: the relay refuses the change, says why, and
+    // nobody else ever sees it.
+    let by = Author::new("officer-a1", ws.device_id());
+    let approve = |id| {
+        let mut doc = Assessment::load(&ws.export_document(id).unwrap()).unwrap();
+        doc.step("c01", Action::Approve, None, &by, 9).unwrap();
+        ws.import_document(&doc.save()).unwrap();
+    };
+    approve(&id);
     let report = officer.sync();
-    assert_eq!(report.unavailable, vec![id]);
+    let reason = "only supervisors may approve or return a criterion";
+    assert_eq!(
+        report.refused,
+        vec![RefusedDocument {
+            document: id,
+            reason: reason.into()
+        }]
+    );
     colleague.sync();
     let c01 = colleague.workspace.criterion(&id, "c01").unwrap();
     assert_eq!(c01.status, Status::Submitted);
-    // A new assessment that arrives already approved is refused too.
-    let forged = officer
-        .workspace
+    // A new assessment that arrives already approved is refused too, and the first
+    // still is: refusals are per document, the sync of the others goes on.
+    let forged = ws
         .create_assessment(&ward_a(), "2026", &template())
         .unwrap();
-    officer
-        .workspace
-        .step(&forged, "c01", Action::Submit, None)
+    let fine = ws
+        .create_assessment(&ward_a(), "2027", &template())
         .unwrap();
-    officer
-        .workspace
-        .step(&forged, "c01", Action::Approve, None)
-        .unwrap();
-    let mut report = officer.sync();
-    report.unavailable.sort();
+    ws.step(&forged, "c01", Action::Submit, None).unwrap();
+    approve(&forged);
+    let report = officer.sync();
+    let mut refused: Vec<DocumentId> = report.refused.iter().map(|r| r.document).collect();
+    refused.sort();
     let mut expected = vec![id, forged];
     expected.sort();
-    assert_eq!(report.unavailable, expected);
+    assert_eq!(refused, expected);
+    assert_eq!(report.documents_in_sync, 1);
+    colleague.sync();
+    assert!(colleague.workspace.view(&fine).is_ok());
+    assert!(colleague.workspace.view(&forged).is_err());
 }
 
 #[test]

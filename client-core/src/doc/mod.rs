@@ -42,7 +42,7 @@
 //! the criterion, which is what [`Assessment::history`] and [`Assessment::conflicts`] read.
 
 mod id;
-mod read;
+pub(crate) mod read;
 mod review;
 #[cfg(test)]
 mod tests;
@@ -60,7 +60,7 @@ use crate::model::{Action, Author, Template, Unit};
 use crate::photo::{CaptureClaim, GeoPoint, PerceptualHash, ProvenanceError, PublicKey, Signature};
 
 pub use id::{DocumentId, InvalidDocumentId};
-pub use read::{AssessmentView, Comment, CriterionView, Indicator, ReviewScan};
+pub use read::{AssessmentView, Comment, CriterionView, Indicator};
 pub use review::{Conflict, ConflictValue, FieldValue, HistoryEntry};
 
 /// The schema version this build writes and reads.
@@ -130,12 +130,12 @@ impl Evidence {
 
 /// What a change says about itself, stored as the change message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ChangeNote {
-    by: String,
-    dev: String,
-    what: String,
+pub(crate) struct ChangeNote {
+    pub(crate) by: String,
+    pub(crate) dev: String,
+    pub(crate) what: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    c: Option<String>,
+    pub(crate) c: Option<String>,
 }
 
 /// One assessment: a unit's checklist for one period, as an Automerge document.
@@ -374,42 +374,25 @@ impl Assessment {
         state: &mut automerge::sync::State,
         message: automerge::sync::Message,
     ) -> Result<()> {
-        self.receive_sync_message_if(state, message, |_| true)
-            .map(|_| ())
-    }
-
-    /// Like [`Assessment::receive_sync_message`], and the result must also pass `accept`
-    /// (called on the assessment as it would be, only when the message brings changes):
-    /// if it returns false, the message is refused whole and nothing changes. Returns
-    /// whether the message was taken in. The document is copied once, whatever `accept`
-    /// does: the relay uses this to refuse reviews from officers' devices.
-    pub fn receive_sync_message_if(
-        &mut self,
-        state: &mut automerge::sync::State,
-        message: automerge::sync::Message,
-        accept: impl FnOnce(&Assessment) -> bool,
-    ) -> Result<bool> {
         use automerge::sync::SyncDoc;
         if message.changes.is_empty() {
             // Nothing to check: only heads and filters, which update `state`.
             self.doc.receive_sync_message(state, message)?;
-            return Ok(true);
+            return Ok(());
         }
         let mut incoming_state = state.clone();
-        let mut incoming = Assessment {
-            doc: self.doc.fork(),
-            template: self.template.clone(),
-        };
-        incoming
-            .doc
-            .receive_sync_message(&mut incoming_state, message)?;
-        read::check_schema(&incoming.doc)?;
-        if !accept(&incoming) {
-            return Ok(false);
-        }
-        self.doc = incoming.doc.with_actor(self.doc.get_actor().clone());
+        let mut incoming = self.doc.fork();
+        incoming.receive_sync_message(&mut incoming_state, message)?;
+        read::check_schema(&incoming)?;
+        self.doc = incoming.with_actor(self.doc.get_actor().clone());
         *state = incoming_state;
-        Ok(true)
+        Ok(())
+    }
+
+    /// Whether `doc` holds a whole assessment: the schema and every piece of the template
+    /// (a document arriving in parts does not until its last genesis change is in).
+    pub fn is_complete(doc: &Automerge) -> bool {
+        read::check_schema(doc).is_ok() && read::template_of(doc).is_ok()
     }
 
     /// Merges another replica of the same assessment into this one.
@@ -723,13 +706,17 @@ fn validate_period(period: &str) -> Result<()> {
     }
 }
 
-fn validate_key(key: &str) -> Result<()> {
-    let ok = !key.is_empty()
+/// Whether `key` names an indicator: 1 to 64 lowercase letters, digits or '_'.
+pub(crate) fn is_indicator_key(key: &str) -> bool {
+    !key.is_empty()
         && key.len() <= 64
         && key
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn validate_key(key: &str) -> Result<()> {
+    if is_indicator_key(key) {
         Ok(())
     } else {
         Err(Error::InvalidInput(

@@ -54,16 +54,6 @@ pub struct CriterionView {
     pub log: Vec<Transition>,
 }
 
-/// The reviews and the evidence of an assessment ([`Assessment::review_scan`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReviewScan {
-    /// How many reviews (approvals and returns) the status logs hold.
-    pub reviews: usize,
-    /// Every evidence record not removed, with its criterion's id, criteria in the
-    /// template's order.
-    pub evidence: Vec<(String, Evidence)>,
-}
-
 /// An indicator such as incidents this period, next to the previous period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Indicator {
@@ -165,55 +155,6 @@ impl Assessment {
         Ok(log_in(doc, &Shape.criterion_child(doc, criterion, "log")?))
     }
 
-    /// The reviews and the evidence, as [`Assessment::view`] shows them, without the rest
-    /// of the view: what the relay checks after every incoming change. Each criterion's
-    /// objects are found in one pass over its map, and notes, comments and indicators are
-    /// not read. Fails where [`Assessment::view`] would fail on these parts.
-    pub fn review_scan(&self) -> Result<ReviewScan> {
-        let doc = &self.doc;
-        unit_of(doc)?;
-        string(doc, &ROOT, "period")?;
-        let criteria = Shape.map(doc, &ROOT, "criteria")?;
-        let mut scan = ReviewScan::default();
-        for criterion in &self.template.criteria {
-            let c = match doc.get(&criteria, &criterion.id)? {
-                Some((Value::Object(ObjType::Map), id)) => id,
-                _ => return Err(Error::UnknownCriterion(criterion.id.clone())),
-            };
-            let (mut note, mut log, mut evidence) = (None, None, None);
-            for item in doc.map_range(&c, ..) {
-                if let ValueRef::Object(kind) = item.value {
-                    match &*item.key {
-                        "note" => note = Some((kind, item.id())),
-                        "log" => log = Some(item.id()),
-                        "evidence" => evidence = Some(item.id()),
-                        _ => {}
-                    }
-                }
-            }
-            let missing = |key: &str| Error::Malformed(format!("missing object {key:?}"));
-            // The view reads the note as text: only another kind of object can fail.
-            match note.ok_or_else(|| missing("note"))? {
-                (ObjType::Text, _) => {}
-                (_, other) => {
-                    doc.text(other)?;
-                }
-            }
-            let log = log.ok_or_else(|| missing("log"))?;
-            let evidence = evidence.ok_or_else(|| missing("evidence"))?;
-            scan.reviews += log_in(doc, &log)
-                .iter()
-                .filter(|t| t.action.is_review())
-                .count();
-            scan.evidence.extend(
-                evidence_in(doc, &evidence)?
-                    .into_iter()
-                    .map(|e| (criterion.id.clone(), e)),
-            );
-        }
-        Ok(scan)
-    }
-
     fn indicators(&self) -> Result<Vec<Indicator>> {
         let doc = &self.doc;
         let current = Shape.map(doc, &ROOT, "indicators")?;
@@ -251,7 +192,7 @@ impl Assessment {
 }
 
 /// The document's unit.
-fn unit_of(doc: &Automerge) -> Result<Unit> {
+pub(crate) fn unit_of(doc: &Automerge) -> Result<Unit> {
     let unit = Shape.map(doc, &ROOT, "unit")?;
     Ok(Unit {
         id: string(doc, &unit, "id")?,
@@ -265,18 +206,20 @@ fn unit_of(doc: &Automerge) -> Result<Unit> {
 /// this build does not know are skipped, not fatal.
 fn log_in(doc: &Automerge, log: &ObjId) -> Vec<Transition> {
     doc.list_range(log, ..)
-        .filter_map(|item| {
-            let entry = Fields::of(doc, &item.id());
-            Some(Transition {
-                action: Action::parse(entry.string("action")?)?,
-                round: entry.uint("round")?,
-                by: entry.string("by").unwrap_or_default().to_owned(),
-                device: entry.string("device").unwrap_or_default().to_owned(),
-                at_ms: entry.int("at").unwrap_or_default(),
-                reason: entry.string("reason").map(str::to_owned),
-            })
-        })
+        .filter_map(|item| transition(&Fields::of(doc, &item.id())))
         .collect()
+}
+
+/// A status log entry, or `None` if it lacks an action or a round.
+pub(crate) fn transition(entry: &Fields) -> Option<Transition> {
+    Some(Transition {
+        action: Action::parse(entry.string("action")?)?,
+        round: entry.uint("round")?,
+        by: entry.string("by").unwrap_or_default().to_owned(),
+        device: entry.string("device").unwrap_or_default().to_owned(),
+        at_ms: entry.int("at").unwrap_or_default(),
+        reason: entry.string("reason").map(str::to_owned),
+    })
 }
 
 /// The evidence records of a criterion's `evidence` map, removed ones left out, in the
@@ -294,7 +237,7 @@ fn evidence_in(doc: &Automerge, evidence: &ObjId) -> Result<Vec<Evidence>> {
     Ok(records)
 }
 
-fn read_evidence(key: &str, e: &Fields) -> Result<Evidence> {
+pub(crate) fn read_evidence(key: &str, e: &Fields) -> Result<Evidence> {
     let malformed = |field: &str| Error::Malformed(format!("evidence field {field}"));
     let text = |field: &str| e.string(field).unwrap_or_default().to_owned();
     fn parse<T: std::str::FromStr>(e: &Fields, field: &str) -> Result<T> {
@@ -330,10 +273,10 @@ fn read_evidence(key: &str, e: &Fields) -> Result<Evidence> {
 /// A text object reads as a string: wardcheck writes plain strings, but JavaScript
 /// Automerge (3.x, as automerge-repo clients use it) stores a plain JS string as
 /// collaborative text unless it is wrapped in `ImmutableString`.
-struct Fields(Vec<(String, ScalarValue)>);
+pub(crate) struct Fields(Vec<(String, ScalarValue)>);
 
 impl Fields {
-    fn of(doc: &impl ReadDoc, obj: &ObjId) -> Self {
+    pub(crate) fn of(doc: &impl ReadDoc, obj: &ObjId) -> Self {
         Self(
             doc.map_range(obj, ..)
                 .filter_map(|item| match item.value {
@@ -350,33 +293,33 @@ impl Fields {
         )
     }
 
-    fn get(&self, key: &str) -> Option<&ScalarValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<&ScalarValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    fn string(&self, key: &str) -> Option<&str> {
+    pub(crate) fn string(&self, key: &str) -> Option<&str> {
         match self.get(key)? {
             ScalarValue::Str(s) => Some(s),
             _ => None,
         }
     }
 
-    fn int(&self, key: &str) -> Option<i64> {
+    pub(crate) fn int(&self, key: &str) -> Option<i64> {
         as_int(self.get(key)?)
     }
 
-    fn uint(&self, key: &str) -> Option<u64> {
+    pub(crate) fn uint(&self, key: &str) -> Option<u64> {
         as_uint(self.get(key)?)
     }
 
-    fn float(&self, key: &str) -> Option<f64> {
+    pub(crate) fn float(&self, key: &str) -> Option<f64> {
         match self.get(key)? {
             ScalarValue::F64(f) => Some(*f),
             other => as_int(other).map(|i| i as f64),
         }
     }
 
-    fn boolean(&self, key: &str) -> bool {
+    pub(crate) fn boolean(&self, key: &str) -> bool {
         matches!(self.get(key), Some(ScalarValue::Boolean(true)))
     }
 }
@@ -439,7 +382,7 @@ fn scalar(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
     }
 }
 
-pub(super) fn string(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Result<String> {
+pub(crate) fn string(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Result<String> {
     match scalar(doc, obj, key) {
         Some(ScalarValue::Str(s)) => Ok(s.to_string()),
         _ => Err(Error::Malformed(format!("missing text {key:?}"))),
@@ -450,18 +393,23 @@ fn opt_int(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<i64> {
     as_int(&scalar(doc, obj, key)?)
 }
 
-fn as_int(value: &ScalarValue) -> Option<i64> {
+/// A whole number, however the writer stored it: wardcheck writes ints and uints, but
+/// JavaScript Automerge (3.x) stores `0` and negative numbers inside map and list
+/// literals as floats. A float with a fraction, infinite or out of range is not one.
+pub(crate) fn as_int(value: &ScalarValue) -> Option<i64> {
     match value {
         ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Some(*i),
         ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+        // Exactly representable range: beyond 2^63 the cast would saturate.
+        ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(*f as i64),
         _ => None,
     }
 }
 
-fn as_uint(value: &ScalarValue) -> Option<u64> {
+/// A whole number that is not negative (see [`as_int`]).
+pub(crate) fn as_uint(value: &ScalarValue) -> Option<u64> {
     match value {
         ScalarValue::Uint(u) => Some(*u),
-        ScalarValue::Int(i) => u64::try_from(*i).ok(),
-        _ => None,
+        other => as_int(other).and_then(|i| u64::try_from(i).ok()),
     }
 }

@@ -35,3 +35,57 @@ impl Author {
         }
     }
 }
+
+/// What a user may do. The relay's accounts give each user one; a phone learns its own at
+/// enrolment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A field officer of a ward: collects evidence for their own ward.
+    #[default]
+    Officer,
+    /// A city or province supervisor: reviews every ward under their unit.
+    Supervisor,
+    /// Runs the relay: sees every ward.
+    Admin,
+}
+
+impl Role {
+    /// The name stored in databases, sent on the wire and typed on command lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Officer => "officer",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether this role may approve or return criteria.
+    pub fn may_review(self) -> bool {
+        self != Role::Officer
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text is not a role name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a role is officer, supervisor or admin")]
+pub struct InvalidRole;
+
+impl std::str::FromStr for Role {
+    type Err = InvalidRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "officer" => Ok(Role::Officer),
+            "supervisor" => Ok(Role::Supervisor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(InvalidRole),
+        }
+    }
+}

@@ -169,12 +169,12 @@ pub fn derive(log: &[Transition]) -> Derived<'_> {
     let round = log
         .iter()
         .filter(|t| t.action.is_review())
-        .map(|t| t.round + 1)
+        .map(|t| t.round.saturating_add(1))
         .max()
         .unwrap_or(0);
     let mut reviews: Vec<&Transition> = log
         .iter()
-        .filter(|t| t.action.is_review() && t.round + 1 == round)
+        .filter(|t| t.action.is_review() && t.round.saturating_add(1) == round)
         .collect();
     // Winner first: return beats approve, then later time, then reviewer id.
     reviews.sort_by(|a, b| {

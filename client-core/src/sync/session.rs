@@ -15,6 +15,10 @@ pub enum HostError {
     /// told `doc-unavailable`, never why.
     #[error("document unavailable")]
     Unavailable,
+    /// The host refuses the changes the peer sent (the change policy): the peer is told
+    /// `doc-unavailable` with this reason, and the session goes on with other documents.
+    #[error("changes refused: {0}")]
+    Refused(String),
     /// Storing or reading failed. The session ends so that nothing unstored is
     /// acknowledged.
     #[error("host failure: {0}")]
@@ -61,6 +65,9 @@ pub enum DocStatus {
     InSync,
     /// The peer does not have it, or will not share it.
     Unavailable,
+    /// The peer refused our changes to it ([`Session::refusal`] says why): nothing more
+    /// of it is exchanged on this connection.
+    Refused,
 }
 
 /// A protocol failure: the session cannot go on and the connection should close.
@@ -94,6 +101,18 @@ pub enum SessionError {
 struct DocEntry {
     state: State,
     status: DocStatus,
+    /// Why the changes were refused, when the status is [`DocStatus::Refused`].
+    refusal: Option<String>,
+}
+
+impl DocEntry {
+    fn new(state: State) -> Self {
+        Self {
+            state,
+            status: DocStatus::Syncing,
+            refusal: None,
+        }
+    }
 }
 
 /// One connection's sync: feed it frames with [`Session::receive`], send what
@@ -162,13 +181,7 @@ impl Session {
         state: State,
         host: &mut impl SyncHost,
     ) -> Result<(), SessionError> {
-        self.docs.insert(
-            doc,
-            DocEntry {
-                state,
-                status: DocStatus::Syncing,
-            },
-        );
+        self.docs.insert(doc, DocEntry::new(state));
         if self.their_id.is_some() {
             self.send_first(doc, host)?;
         }
@@ -253,9 +266,17 @@ impl Session {
                 let message = Message::decode(&data).map_err(|_| SessionError::BadSyncMessage)?;
                 self.on_sync(document_id, message, host)?;
             }
-            WireMessage::DocUnavailable { document_id, .. } => {
+            WireMessage::DocUnavailable {
+                document_id,
+                reason,
+                ..
+            } => {
                 if let Some(entry) = self.docs.get_mut(&document_id) {
-                    entry.status = DocStatus::Unavailable;
+                    entry.status = match reason {
+                        Some(_) => DocStatus::Refused,
+                        None => DocStatus::Unavailable,
+                    };
+                    entry.refusal = reason;
                 }
             }
             WireMessage::Error { message } => return Err(SessionError::Peer(message)),
@@ -272,6 +293,11 @@ impl Session {
     /// Where each document stands.
     pub fn status(&self, doc: &DocumentId) -> Option<DocStatus> {
         self.docs.get(doc).map(|e| e.status)
+    }
+
+    /// Why the peer refused our changes to `doc`, if it did.
+    pub fn refusal(&self, doc: &DocumentId) -> Option<&str> {
+        self.docs.get(doc)?.refusal.as_deref()
     }
 
     /// Whether every document added is in sync or unavailable, and nothing is left to
@@ -322,7 +348,9 @@ impl Session {
                     });
                 }
             }
-            Err(HostError::Unavailable) => entry.status = DocStatus::Unavailable,
+            Err(HostError::Unavailable | HostError::Refused(_)) => {
+                entry.status = DocStatus::Unavailable
+            }
             Err(HostError::Failed(e)) => return Err(SessionError::Host(e)),
         }
         Ok(())
@@ -334,13 +362,17 @@ impl Session {
         message: Message,
         host: &mut impl SyncHost,
     ) -> Result<(), SessionError> {
-        let entry = self.docs.entry(doc).or_insert_with(|| DocEntry {
-            state: State::new(),
-            status: DocStatus::Syncing,
-        });
-        if entry.status == DocStatus::Unavailable && self.side == Side::Acceptor {
+        let entry = self
+            .docs
+            .entry(doc)
+            .or_insert_with(|| DocEntry::new(State::new()));
+        if entry.status != DocStatus::Syncing
+            && entry.status != DocStatus::InSync
+            && self.side == Side::Acceptor
+        {
             // Refused once on this connection: refuse again without asking the host.
-            self.outbox.push_back(self.unavailable(doc));
+            let reason = entry.refusal.clone();
+            self.outbox.push_back(self.unavailable(doc, reason));
             return Ok(());
         }
         let reply = host
@@ -368,18 +400,24 @@ impl Session {
             }
             Err(HostError::Unavailable) => {
                 entry.status = DocStatus::Unavailable;
-                self.outbox.push_back(self.unavailable(doc));
+                self.outbox.push_back(self.unavailable(doc, None));
+            }
+            Err(HostError::Refused(reason)) => {
+                entry.status = DocStatus::Refused;
+                entry.refusal = Some(reason.clone());
+                self.outbox.push_back(self.unavailable(doc, Some(reason)));
             }
             Err(HostError::Failed(e)) => return Err(SessionError::Host(e)),
         }
         Ok(())
     }
 
-    fn unavailable(&self, doc: DocumentId) -> WireMessage {
+    fn unavailable(&self, doc: DocumentId, reason: Option<String>) -> WireMessage {
         WireMessage::DocUnavailable {
             sender_id: self.our_id.clone(),
             target_id: self.their_id.clone().unwrap_or_default(),
             document_id: doc,
+            reason,
         }
     }
 }

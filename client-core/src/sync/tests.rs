@@ -118,6 +118,7 @@ fn a_phone_pushes_a_new_assessment_and_fetches_another() {
 fn concurrent_edits_converge_even_with_duplicated_frames_and_resume_from_saved_state() {
     let (_a, phone_ws) = workspace("officer-1");
     let (_b, relay_ws) = workspace("supervisor");
+    crate::testing::enrol_as(&relay_ws, "supervisor", crate::model::Role::Supervisor);
     let id = phone_ws
         .create_assessment(&sample_unit(), "2025", &template())
         .unwrap();

@@ -79,6 +79,9 @@ pub enum WireMessage {
         target_id: String,
         /// The document.
         document_id: DocumentId,
+        /// Why the sender refused the receiver's changes, if it did (wardcheck's
+        /// addition: automerge-repo peers ignore the field).
+        reason: Option<String>,
     },
     /// The sender saw a protocol error and will close.
     Error {
@@ -123,6 +126,7 @@ struct Fields {
     versions: Option<Vec<String>>,
     selected: Option<String>,
     message: Option<String>,
+    reason: Option<String>,
     metadata: Option<PeerMetadata>,
 }
 
@@ -140,6 +144,7 @@ impl WireMessage {
                 "documentId" => f.document_id = Some(d.str()?.to_owned()),
                 "selectedProtocolVersion" => f.selected = Some(d.str()?.to_owned()),
                 "message" => f.message = Some(d.str()?.to_owned()),
+                "reason" => f.reason = Some(d.str()?.to_owned()),
                 "data" => f.data = Some(d.bytes()?.to_vec()),
                 "supportedProtocolVersions" => {
                     let n = d
@@ -218,6 +223,7 @@ impl WireMessage {
                 sender_id: sender(&mut f)?,
                 target_id: target(&mut f)?,
                 document_id: document(&mut f)?,
+                reason: f.reason.take(),
             },
             "error" => WireMessage::Error {
                 message: f.message.take().unwrap_or_default(),
@@ -301,12 +307,16 @@ impl WireMessage {
                 sender_id,
                 target_id,
                 document_id,
+                reason,
             } => {
-                e.map(4)?;
+                e.map(4 + u64::from(reason.is_some()))?;
                 e.str("type")?.str("doc-unavailable")?;
                 e.str("senderId")?.str(sender_id)?;
                 e.str("targetId")?.str(target_id)?;
                 e.str("documentId")?.str(&document_id.to_string())?;
+                if let Some(reason) = reason {
+                    e.str("reason")?.str(reason)?;
+                }
             }
             WireMessage::Error { message } => {
                 e.map(2)?;
@@ -403,6 +413,13 @@ mod tests {
                 sender_id: "a".into(),
                 target_id: "b".into(),
                 document_id: doc(),
+                reason: None,
+            },
+            WireMessage::DocUnavailable {
+                sender_id: "a".into(),
+                target_id: "b".into(),
+                document_id: doc(),
+                reason: Some("only supervisors may approve or return a criterion".into()),
             },
             WireMessage::Error {
                 message: "bad".into(),

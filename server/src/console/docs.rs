@@ -3,21 +3,22 @@
 //! here is what the next sync message carries to the phones.
 //!
 //! A console edit (review, settled conflict) is an Automerge change authored by the
-//! supervisor on device [`CONSOLE_DEVICE`], made through [`DocCache::edit`]: on a copy
-//! of the shared document, appended to the store (chunk and heads in one transaction,
-//! `synchronous=FULL`), and only then put in place of the shared copy, under the same
-//! lock the sync connections take: nothing unstored is ever seen by a phone.
+//! supervisor on device [`CONSOLE_DEVICE`], made through the [`Intake`] as every change
+//! is: on a copy of the shared document, checked by the change policy, appended to the
+//! store, and only then put in place of the shared copy, under the same lock the sync
+//! connections take: nothing unstored is ever seen by a phone.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use wardcheck_core::doc::{Assessment, AssessmentView, DocumentId};
 use wardcheck_core::model::{Author, Template};
+use wardcheck_core::policy::Writer;
 
 use super::session::Supervisor;
 use crate::AppState;
+use crate::documents::{DocCache, DocError, Intake, SharedDoc};
 use crate::error::AppError;
-use crate::routes::sync::{DocCache, DocError, SharedDoc};
 use crate::store::{DocumentSummary, RelayStore, now_ms};
 
 /// The device id console edits are recorded with.
@@ -35,6 +36,7 @@ pub async fn wards(state: &AppState, who: &Supervisor) -> Result<Vec<String>, Ap
 struct Scope {
     store: Arc<RelayStore>,
     docs: Arc<DocCache>,
+    intake: Arc<Intake>,
     wards: HashSet<String>,
 }
 
@@ -43,6 +45,7 @@ impl Scope {
         Ok(Self {
             store: state.store.clone(),
             docs: state.docs.clone(),
+            intake: state.intake.clone(),
             wards: wards(state, who).await?.into_iter().collect(),
         })
     }
@@ -119,14 +122,22 @@ where
 {
     let scope = Scope::of(state, who).await?;
     let author = Author::new(who.principal.user_id.clone(), CONSOLE_DEVICE);
+    let role = who.principal.role;
     tokio::task::spawn_blocking(move || {
-        scope.open(&id)?;
-        match scope
-            .docs
-            .edit(&scope.store, &id, |doc| f(doc, &author, now_ms()))
-        {
+        let shared = scope.open(&id)?;
+        let writer = Writer {
+            user: &author.user,
+            role,
+        };
+        let changed = scope
+            .intake
+            .change(&id, &shared, &writer, CONSOLE_DEVICE, |doc| {
+                f(doc, &author, now_ms())
+            });
+        match changed {
             Ok(()) => Ok(()),
             Err(DocError::Edit(e)) => Err(refused(e)),
+            Err(DocError::Refused(refusal)) => Err(AppError::Refused(refusal)),
             Err(DocError::NotFound | DocError::OutOfScope) => Err(AppError::Forbidden),
             Err(e) => Err(AppError::internal(e)),
         }
@@ -164,7 +175,7 @@ mod tests {
     use super::*;
     use crate::auth::{Principal, Role};
     use crate::console::i18n::Lang;
-    use crate::routes::sync::RelayHost;
+    use crate::documents::RelayHost;
     use crate::routes::testing::TestRelay;
 
     /// Syncs a phone's copy with a relay connection until neither has anything to say.
@@ -210,16 +221,20 @@ mod tests {
         let id = phone.id().unwrap();
         let store = relay.state.store.clone();
         store
-            .insert_document(&id, "ngo-may", &phone.save(), &phone.heads_key(), &[])
+            .insert_document(&id, "ngo-may", &phone.save(), &phone.heads_key(), &[], &[])
             .unwrap();
 
         // The officer's phone is connected and in sync.
+        let officer = Principal {
+            user_id: "officer-a".into(),
+            role: Role::Officer,
+            unit_id: "ngo-may".into(),
+            device_id: Some("phone".into()),
+        };
         let mut host = RelayHost::new(
-            store.clone(),
-            relay.state.docs.clone(),
+            &relay.state,
+            &officer,
             vec!["ngo-may".into()],
-            false,
-            "phone".into(),
             DEFAULT_MESSAGE_BUDGET,
         );
         let (mut relay_state, mut phone_state) = (SyncState::new(), SyncState::new());

@@ -407,7 +407,7 @@ mod tests {
         relay
             .state
             .store
-            .append_chunk(&other, b"c", b"h", &[*b])
+            .append_chunk(&other, b"c", b"h", &[*b], &[])
             .unwrap();
         relay
     }

@@ -40,13 +40,13 @@ mod tests {
         let b = DocumentId::for_assessment("tran-hung-dao", "2025");
         let c = DocumentId::for_assessment("an-hung", "2025");
         store
-            .insert_document(&a, "ngo-may", b"s", b"h", &[])
+            .insert_document(&a, "ngo-may", b"s", b"h", &[], &[])
             .unwrap();
         store
-            .insert_document(&b, "tran-hung-dao", b"s", b"h", &[])
+            .insert_document(&b, "tran-hung-dao", b"s", b"h", &[], &[])
             .unwrap();
         store
-            .insert_document(&c, "an-hung", b"s", b"h", &[])
+            .insert_document(&c, "an-hung", b"s", b"h", &[], &[])
             .unwrap();
 
         let list = |user: &'static str| {

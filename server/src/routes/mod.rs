@@ -19,8 +19,6 @@ pub(crate) mod enroll;
 pub(crate) mod health;
 pub(crate) mod sync;
 
-pub use sync::{DEFAULT_CACHED_DOCUMENTS, DocCache, DocError, SharedDoc};
-
 use std::time::Duration;
 
 use axum::Router;
@@ -147,6 +145,7 @@ pub(crate) mod testing {
                     b"s",
                     b"h",
                     blobs,
+                    &[],
                 )
                 .unwrap();
         }

@@ -9,7 +9,10 @@ use serde::Serialize;
 use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::DocumentId;
 
-use super::{RelayStore, StoreError, StoreResult, is_unique_violation, lock, now_ms};
+use super::evidence::add_checks;
+use super::{
+    EvidenceCheck, RelayStore, StoreError, StoreResult, is_unique_violation, lock, now_ms,
+};
 use crate::auth::Principal;
 
 /// A document as stored: load the snapshot, then apply every chunk in order.
@@ -101,6 +104,7 @@ impl RelayStore {
         snapshot: &[u8],
         heads: &[u8],
         blob_refs: &[BlobHash],
+        checks: &[EvidenceCheck],
     ) -> StoreResult<()> {
         let id = id.to_string();
         self.write(|tx| {
@@ -126,12 +130,14 @@ impl RelayStore {
                     e.into()
                 }
             })?;
-            add_refs(tx, &id, blob_refs)
+            add_refs(tx, &id, blob_refs)?;
+            add_checks(tx, &id, checks)
         })
     }
 
-    /// Appends a change chunk, sets the document's heads and adds the blobs the chunk
-    /// references, atomically and durably. Returns the chunk's `seq`.
+    /// Appends a change chunk, sets the document's heads, adds the blobs the chunk
+    /// references and the verdicts of its new evidence records, atomically and durably.
+    /// Returns the chunk's `seq`.
     ///
     /// **Group commit**: appends that arrive while another write holds the writer wait
     /// in a queue; whoever gets the writer next commits the whole queue in one
@@ -147,6 +153,7 @@ impl RelayStore {
         chunk: &[u8],
         heads: &[u8],
         blob_refs: &[BlobHash],
+        checks: &[EvidenceCheck],
     ) -> StoreResult<i64> {
         let done = Arc::new(Mutex::new(None));
         lock(&self.appends).push(QueuedAppend {
@@ -154,6 +161,7 @@ impl RelayStore {
             chunk: chunk.to_vec(),
             heads: heads.to_vec(),
             blob_refs: blob_refs.to_vec(),
+            checks: checks.to_vec(),
             done: done.clone(),
         });
         let mut conn = lock(&self.writer);
@@ -285,6 +293,7 @@ pub(super) struct QueuedAppend {
     chunk: Vec<u8>,
     heads: Vec<u8>,
     blob_refs: Vec<BlobHash>,
+    checks: Vec<EvidenceCheck>,
     done: Arc<Mutex<Option<StoreResult<i64>>>>,
 }
 
@@ -329,6 +338,7 @@ fn append_one(tx: &mut Savepoint<'_>, append: &QueuedAppend) -> StoreResult<i64>
     )?;
     let seq = tx.last_insert_rowid();
     add_refs(tx, &append.id, &append.blob_refs)?;
+    add_checks(tx, &append.id, &append.checks)?;
     Ok(seq)
 }
 
@@ -368,14 +378,14 @@ mod tests {
         let id = doc("ngo-may");
         assert_eq!(store.document(&id).unwrap(), None);
         store
-            .insert_document(&id, "ngo-may", b"snap", b"h0", &[])
+            .insert_document(&id, "ngo-may", b"snap", b"h0", &[], &[])
             .unwrap();
         assert!(matches!(
-            store.insert_document(&id, "ngo-may", b"snap", b"h0", &[]),
+            store.insert_document(&id, "ngo-may", b"snap", b"h0", &[], &[]),
             Err(StoreError::Duplicate("document"))
         ));
-        let first = store.append_chunk(&id, b"c1", b"h1", &[]).unwrap();
-        let second = store.append_chunk(&id, b"c2", b"h2", &[]).unwrap();
+        let first = store.append_chunk(&id, b"c1", b"h1", &[], &[]).unwrap();
+        let second = store.append_chunk(&id, b"c2", b"h2", &[], &[]).unwrap();
         assert!(second > first);
         let stored = store.document(&id).unwrap().unwrap();
         assert_eq!(stored.unit_id, "ngo-may");
@@ -388,7 +398,7 @@ mod tests {
             Some("ngo-may")
         );
         assert!(matches!(
-            store.append_chunk(&doc("other"), b"c", b"h", &[]),
+            store.append_chunk(&doc("other"), b"c", b"h", &[], &[]),
             Err(StoreError::UnknownDocument)
         ));
     }
@@ -399,7 +409,9 @@ mod tests {
         seed(&store);
         let (a, b) = (doc("ngo-may"), doc("tran-hung-dao"));
         for (id, ward) in [(a, "ngo-may"), (b, "tran-hung-dao")] {
-            store.insert_document(&id, ward, b"s", b"h", &[]).unwrap();
+            store
+                .insert_document(&id, ward, b"s", b"h", &[], &[])
+                .unwrap();
         }
         // Many writers at once (some share a commit); one append names no document and
         // fails alone.
@@ -416,7 +428,7 @@ mod tests {
                     scope.spawn(move || {
                         (
                             n,
-                            store.append_chunk(&id, format!("c{n}").as_bytes(), b"h", &[]),
+                            store.append_chunk(&id, format!("c{n}").as_bytes(), b"h", &[], &[]),
                         )
                     })
                 })
@@ -453,12 +465,12 @@ mod tests {
         seed(&store);
         let id = doc("ngo-may");
         store
-            .insert_document(&id, "ngo-may", b"s0", b"h0", &[])
+            .insert_document(&id, "ngo-may", b"s0", b"h0", &[], &[])
             .unwrap();
-        store.append_chunk(&id, b"c1", b"h1", &[]).unwrap();
+        store.append_chunk(&id, b"c1", b"h1", &[], &[]).unwrap();
         let seen = store.document(&id).unwrap().unwrap().last_seq;
         // A chunk arrives between reading and compacting.
-        store.append_chunk(&id, b"c2", b"h2", &[]).unwrap();
+        store.append_chunk(&id, b"c2", b"h2", &[], &[]).unwrap();
         assert_eq!(store.replace_snapshot(&id, b"s1", seen).unwrap(), 1);
         let stored = store.document(&id).unwrap().unwrap();
         assert_eq!(stored.snapshot, b"s1");
@@ -475,11 +487,11 @@ mod tests {
         let (_dir, store) = temp_store();
         seed(&store);
         assert!(matches!(
-            store.insert_document(&doc("a"), "nowhere", b"s", b"h", &[]),
+            store.insert_document(&doc("a"), "nowhere", b"s", b"h", &[], &[]),
             Err(StoreError::UnknownUnit)
         ));
         assert!(matches!(
-            store.insert_document(&doc("a"), "kt-city", b"s", b"h", &[]),
+            store.insert_document(&doc("a"), "kt-city", b"s", b"h", &[], &[]),
             Err(StoreError::Invalid(_))
         ));
     }
@@ -491,13 +503,13 @@ mod tests {
         let (a, b) = (BlobHash::of(b"a"), BlobHash::of(b"b"));
         let shared = BlobHash::of(b"shared");
         store
-            .insert_document(&doc("ngo-may"), "ngo-may", b"s", b"h", &[a, shared])
+            .insert_document(&doc("ngo-may"), "ngo-may", b"s", b"h", &[a, shared], &[])
             .unwrap();
         store
-            .insert_document(&doc("thd"), "tran-hung-dao", b"s", b"h", &[])
+            .insert_document(&doc("thd"), "tran-hung-dao", b"s", b"h", &[], &[])
             .unwrap();
         store
-            .append_chunk(&doc("thd"), b"c", b"h", &[b, shared, b])
+            .append_chunk(&doc("thd"), b"c", b"h", &[b, shared, b], &[])
             .unwrap();
         let listed = store
             .documents_for_wards(&["tran-hung-dao".to_string()])

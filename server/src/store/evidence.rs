@@ -71,25 +71,7 @@ impl RelayStore {
         document: &DocumentId,
         checks: &[EvidenceCheck],
     ) -> StoreResult<()> {
-        let document = document.to_string();
-        self.write(|tx| {
-            for check in checks {
-                tx.execute(
-                    "INSERT INTO evidence_checks (document_id, criterion, photo, verdict, checked_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (document_id, criterion, photo)
-                     DO UPDATE SET verdict = excluded.verdict, checked_at = excluded.checked_at",
-                    params![
-                        document,
-                        check.criterion,
-                        check.photo.to_hex(),
-                        check.verdict.as_str(),
-                        now_ms()
-                    ],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(|tx| add_checks(tx, &document.to_string(), checks))
     }
 
     /// The verdicts recorded for a document's evidence.
@@ -121,4 +103,28 @@ impl RelayStore {
             Ok(checks)
         })
     }
+}
+
+/// Records verdicts in the transaction `tx` (replacing earlier ones for the same record).
+pub(super) fn add_checks(
+    tx: &rusqlite::Connection,
+    document: &str,
+    checks: &[EvidenceCheck],
+) -> StoreResult<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO evidence_checks (document_id, criterion, photo, verdict, checked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (document_id, criterion, photo)
+         DO UPDATE SET verdict = excluded.verdict, checked_at = excluded.checked_at",
+    )?;
+    for check in checks {
+        stmt.execute(params![
+            document,
+            check.criterion,
+            check.photo.to_hex(),
+            check.verdict.as_str(),
+            now_ms()
+        ])?;
+    }
+    Ok(())
 }

@@ -1,0 +1,150 @@
+//! The one way changes get into stored documents: [`Intake`].
+//!
+//! Every path that takes changes in (a connection's sync, a new document's push, two
+//! pushes of the same new assessment merged, the console's reviews) goes through it:
+//! the changes are made on a copy, checked by the core's change policy
+//! ([`wardcheck_core::policy`]) against the writer's role, stored with the verdicts of
+//! the evidence records they add (one transaction, `synchronous=FULL`), and only then is
+//! the copy put in place of the shared document. No connection ever sees a change that
+//! was refused or is not stored; a refusal is logged with the document, user, device and
+//! reason, and counted in `/metrics`.
+
+use std::sync::Arc;
+
+use wardcheck_core::blob::BlobHash;
+use wardcheck_core::doc::{Assessment, DocumentId, Evidence};
+use wardcheck_core::policy::{self, Refusal, Writer};
+
+use super::{DocCache, DocError, SharedDoc};
+use crate::metrics::Metrics;
+use crate::store::{EvidenceCheck, RelayStore, StoreError, Verdict};
+
+/// Takes changes into stored documents (see the module docs).
+pub struct Intake {
+    store: Arc<RelayStore>,
+    docs: Arc<DocCache>,
+    metrics: Arc<Metrics>,
+}
+
+impl Intake {
+    /// An intake over `store`, putting what it takes into `docs`' shared copies.
+    pub fn new(store: Arc<RelayStore>, docs: Arc<DocCache>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            store,
+            docs,
+            metrics,
+        }
+    }
+
+    /// Changes stored document `id` (open as `shared`) as `writer`, on `device` (for the
+    /// logs): `f` gets a copy. If the copy then holds new changes, they must pass the
+    /// change policy; they are stored with the verdicts of the evidence records they add,
+    /// and only then does the copy replace the shared document. On any error nothing
+    /// changes.
+    pub fn change<T>(
+        &self,
+        id: &DocumentId,
+        shared: &SharedDoc,
+        writer: &Writer,
+        device: &str,
+        f: impl FnOnce(&mut Assessment) -> wardcheck_core::Result<T>,
+    ) -> Result<T, DocError> {
+        let mut doc = shared.lock();
+        let before = doc.heads();
+        let mut copy = doc.clone();
+        let out = f(&mut copy)?;
+        if copy.heads() == before {
+            return Ok(out);
+        }
+        let admitted = policy::check(&copy, &before, writer)
+            .map_err(|refusal| self.refused(id, writer, device, refusal))?;
+        let (blobs, checks) = self.verdicts(&admitted.evidence)?;
+        let chunk = copy.save_after(&before);
+        self.store
+            .append_chunk(id, &chunk, &copy.heads_key(), &blobs, &checks)?;
+        *doc = copy;
+        Ok(out)
+    }
+
+    /// Stores `doc`, an assessment of ward `unit` new to the relay, pushed by `writer` on
+    /// `device` (the caller has checked its id and scope): it must start with the
+    /// deterministic genesis and pass the change policy. If another device pushed the
+    /// same assessment meanwhile (created offline on both), `doc` is merged into it.
+    pub fn add(
+        &self,
+        id: &DocumentId,
+        unit: &str,
+        doc: Assessment,
+        writer: &Writer,
+        device: &str,
+    ) -> Result<(), DocError> {
+        let admitted = policy::check_new(&doc, writer)
+            .map_err(|refusal| self.refused(id, writer, device, refusal))?;
+        let (blobs, checks) = self.verdicts(&admitted.evidence)?;
+        let inserted =
+            self.store
+                .insert_document(id, unit, &doc.save(), &doc.heads_key(), &blobs, &checks);
+        match inserted {
+            Ok(()) => {
+                self.docs.insert(*id, unit.to_owned(), doc);
+                Ok(())
+            }
+            Err(StoreError::Duplicate(_)) => {
+                let shared = self.docs.open(&self.store, id)?.ok_or(DocError::NotFound)?;
+                self.change(id, &shared, writer, device, |stored| stored.merge(&doc))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn refused(
+        &self,
+        id: &DocumentId,
+        writer: &Writer,
+        device: &str,
+        refusal: Refusal,
+    ) -> DocError {
+        tracing::warn!(
+            document = %id,
+            user = writer.user,
+            device,
+            reason = %refusal,
+            "refused changes"
+        );
+        self.metrics.refused(refusal.code());
+        DocError::Refused(refusal)
+    }
+
+    /// The blobs new evidence records reference, and each record's verdict: its
+    /// signature checked against the key it names, and that key against the keys
+    /// registered for the officer's devices. A record that fails stays, flagged.
+    fn verdicts(
+        &self,
+        evidence: &[(String, Evidence)],
+    ) -> Result<(Vec<BlobHash>, Vec<EvidenceCheck>), DocError> {
+        let mut blobs = Vec::new();
+        let mut checks = Vec::new();
+        for (criterion, record) in evidence {
+            let verdict = if record.verify(&record.device_key, None).is_err() {
+                Verdict::BadSignature
+            } else if self
+                .store
+                .key_belongs_to(&record.device_key.to_string(), &record.officer)?
+            {
+                Verdict::Verified
+            } else {
+                Verdict::UnknownDevice
+            };
+            if verdict != Verdict::Verified {
+                tracing::warn!("an evidence record failed its signature check: {verdict:?}");
+            }
+            blobs.extend([record.photo, record.thumbnail]);
+            checks.push(EvidenceCheck {
+                criterion: criterion.clone(),
+                photo: record.photo,
+                verdict,
+            });
+        }
+        Ok((blobs, checks))
+    }
+}
