@@ -934,6 +934,33 @@ mod tests {
     }
 
     #[test]
+    fn the_device_refuses_what_the_relay_would_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = signed_in(dir.path(), "officer-1");
+        let id = new_assessment(&ws);
+        ws.step(&id, "c01", Action::Submit, None).unwrap();
+        let before = ws.view(&id).unwrap();
+        // An officer's device (as every device is until enrolled) does not review.
+        assert!(matches!(
+            ws.step(&id, "c01", Action::Approve, None),
+            Err(Error::Refused(policy::Refusal::NotAReviewer))
+        ));
+        let long = "x".repeat(policy::limits::NOTE_CHARS + 1);
+        assert!(matches!(
+            ws.set_note(&id, "c02", &long),
+            Err(Error::Refused(policy::Refusal::TooLarge { .. }))
+        ));
+        assert_eq!(ws.view(&id).unwrap(), before);
+        drop(ws);
+        let ws = Workspace::open(dir.path()).unwrap();
+        assert_eq!(ws.view(&id).unwrap(), before);
+        // Enrolled as a supervisor, the same device may.
+        crate::testing::enrol_as(&ws, "sup", Role::Supervisor);
+        ws.step(&id, "c01", Action::Approve, None).unwrap();
+        assert_eq!(ws.view(&id).unwrap().criteria[0].status, Status::Approved);
+    }
+
+    #[test]
     fn reopening_shows_the_cached_view_until_the_document_changes() {
         let dir = tempfile::tempdir().unwrap();
         let (id, shown) = {

@@ -790,3 +790,30 @@ async fn english_on_request_and_search_ignores_diacritics() {
         .text();
     assert!(!none.contains("Công an phường Ngô Mây"));
 }
+
+#[tokio::test]
+async fn a_document_that_does_not_load_takes_down_no_page_about_the_others() {
+    let console = Console::new();
+    // A 2024 assessment of the same ward whose stored bytes do not load (written before
+    // the relay checked changes, or damaged on disk).
+    let broken = DocumentId::for_assessment("ngo-may", "2024");
+    console
+        .state
+        .store
+        .insert_document(&broken, "ngo-may", b"not automerge", b"h", &[], &[])
+        .unwrap();
+    let (cookie, _) = console.sign_in("sup-kt").await;
+    for page in [
+        "/console/".to_owned(),
+        "/console/export/progress.csv".to_owned(),
+        "/console/conflicts".to_owned(),
+        format!("/console/d/{}", console.doc),
+        format!("/console/d/{}/c/c01", console.doc),
+    ] {
+        let reply = console.get(&page, &cookie).await;
+        assert_eq!(reply.status, StatusCode::OK, "{page}: {}", reply.text());
+    }
+    // The overview still shows the readable assessment's progress.
+    let overview = console.get("/console/", &cookie).await.text();
+    assert!(overview.contains("Công an phường Ngô Mây"), "{overview}");
+}

@@ -110,7 +110,10 @@ fn a_modified_client_can_neither_forge_nor_rewrite_an_assessment() {
     assert_eq!(after.criteria[0].log, before.criteria[0].log);
     assert_eq!(after.criteria[1].status, Status::Submitted);
     let record = &after.criteria[2].evidence[0];
-    assert_eq!((record.photo, record.location), (photo.photo, Some(located)));
+    assert_eq!(
+        (record.photo, record.location),
+        (photo.photo, Some(located))
+    );
     assert_eq!(ws.view(&other).unwrap().comments.len(), 1);
 
     // Every refusal is counted by reason.
@@ -123,7 +126,11 @@ fn a_modified_client_can_neither_forge_nor_rewrite_an_assessment() {
     let refused = |code: &str| {
         metrics
             .lines()
-            .find(|l| l.starts_with(&format!("wardcheck_changes_refused_total{{reason=\"{code}\"}}")))
+            .find(|l| {
+                l.starts_with(&format!(
+                    "wardcheck_changes_refused_total{{reason=\"{code}\"}}"
+                ))
+            })
             .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .unwrap_or(0)
     };

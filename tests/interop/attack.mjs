@@ -51,9 +51,12 @@ const ATTACKS = {
   "template-parts": d => { d.template.parts = new Uint(Number(d.template.parts) + 1); },
   // Item 4: a verified photo moved.
   "move-evidence": d => { firstRecord(d, "c03").lat = new Float64(10.5); },
-  // Item 5: a step in a round far ahead of every review.
+  // Item 5: a step in a round far ahead of every review. (Inside a literal automerge-js
+  // would store the Uint as a map: set it by assignment.)
   "future-round": d => {
-    d.criteria.c02.log.push(step("submit", new Uint(Number.MAX_SAFE_INTEGER)));
+    const log = d.criteria.c02.log;
+    log.push(step("submit", 0));
+    log[log.length - 1].round = new Uint(Number.MAX_SAFE_INTEGER);
   },
   // Item 6: entries as map literals (automerge-js stores `round: 0` as a float). An
   // officer's submit is fine; an officer's approval is not.

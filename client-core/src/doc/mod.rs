@@ -389,6 +389,19 @@ impl Assessment {
         Ok(())
     }
 
+    /// Applies a peer's sync message as it comes, checking nothing: for a copy that the
+    /// caller checks next and drops if it refuses it (the relay runs the change policy,
+    /// which says why, where [`Assessment::receive_sync_message`] only knows that the
+    /// result no longer reads). On error the copy may hold part of the message.
+    pub fn receive_sync_message_unchecked(
+        &mut self,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+    ) -> Result<()> {
+        use automerge::sync::SyncDoc;
+        Ok(self.doc.receive_sync_message(state, message)?)
+    }
+
     /// Whether `doc` holds a whole assessment: the schema and every piece of the template
     /// (a document arriving in parts does not until its last genesis change is in).
     pub fn is_complete(doc: &Automerge) -> bool {

@@ -7,7 +7,7 @@ use automerge::{Automerge, ObjId, ROOT, ReadDoc};
 
 use super::{Refusal, Writer, bounded, limits, malformed};
 use crate::doc::{Evidence, read};
-use crate::model::{Action, Template, Transition, derive};
+use crate::model::{Action, Status, Template, Transition, derive};
 use crate::photo::GeoPoint;
 
 /// The fields of a status log entry.
@@ -166,7 +166,8 @@ pub(super) fn caption(fields: &read::Fields) -> Result<(), Refusal> {
 
 /// The review rules over a criterion's log once its new entries (those in `created`) are
 /// in: reviews by reviewers only, over something to review, never ahead of the round the
-/// criterion had; officers' steps never ahead of the round it has now.
+/// criterion had; officers' steps never ahead of the round it has now, and none in the
+/// round of an approval (only a return reopens an approved criterion).
 pub(super) fn rounds(
     doc: &Automerge,
     criterion: &str,
@@ -193,7 +194,8 @@ pub(super) fn rounds(
             all.push(step);
         }
     }
-    let before = derive(&all).round;
+    let decided = derive(&all);
+    let (before, approved) = (decided.round, decided.status == Status::Approved);
     all.extend(new.iter().cloned());
     let after = derive(&all).round;
     for step in &new {
@@ -215,6 +217,9 @@ pub(super) fn rounds(
                 round: step.round,
                 current: after,
             });
+        } else if approved && step.round == before {
+            // A step of the round an approval closed would count and undo it.
+            return Err(Refusal::Approved);
         }
     }
     Ok(())

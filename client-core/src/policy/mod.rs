@@ -18,7 +18,8 @@
 //!   their author's name.
 //! - **Reviews**: only reviewer roles approve or return, only over a submission of the
 //!   round they close (or, for a return, an approval being withdrawn), never in a round
-//!   ahead of the criterion's. Officers' steps are never ahead of the current round.
+//!   ahead of the criterion's. Officers' steps are never ahead of the current round, and
+//!   never in the round of an approval: only a return reopens an approved criterion.
 //! - **Evidence**: a record is added under its photo's hash once; its signed fields never
 //!   change (the relay's signature verdict stays true); only `caption`, `removed` and
 //!   `to_reconfirm` do.
@@ -84,6 +85,9 @@ pub enum Refusal {
     /// A review with nothing to review in its round.
     #[error("nothing to review: {0} needs a submission of the round it closes")]
     NothingToReview(&'static str),
+    /// An officer's step that would reopen an approved criterion.
+    #[error("an approved criterion is reopened only by a supervisor's return")]
+    Approved,
     /// A status step in a round the criterion has not reached.
     #[error("a step in round {round} is ahead of the criterion's round {current}")]
     FutureRound {
@@ -125,6 +129,7 @@ impl Refusal {
             Refusal::SignedEvidence => "signed_evidence",
             Refusal::NotAReviewer => "not_a_reviewer",
             Refusal::NothingToReview(_) => "nothing_to_review",
+            Refusal::Approved => "approved",
             Refusal::FutureRound { .. } => "future_round",
             Refusal::NotTheAuthor(_) => "not_the_author",
             Refusal::Malformed { .. } => "malformed",

@@ -339,6 +339,23 @@ fn an_officers_step_ahead_of_the_round_is_refused() {
 }
 
 #[test]
+fn an_officer_cannot_reopen_an_approved_criterion() {
+    let mut doc = reviewed();
+    doc.step("c02", Action::Approve, None, &supervisor(), 5)
+        .unwrap();
+    let reopened = raw(&doc, &as_officer(), |tx| {
+        push_step(tx, "c02", "start", 1, "officer-a")
+    });
+    assert_eq!(reopened, Err(Refusal::Approved));
+    // A step made offline before the approval (its round is the one reviewed) is stale
+    // and harmless.
+    let stale = raw(&doc, &as_officer(), |tx| {
+        push_step(tx, "c02", "start", 0, "officer-a")
+    });
+    assert_eq!(stale.map(|_| ()), Ok(()));
+}
+
+#[test]
 fn entries_and_messages_name_their_writer() {
     let doc = reviewed();
     let step = raw(&doc, &as_officer(), |tx| {

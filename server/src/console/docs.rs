@@ -91,7 +91,9 @@ pub async fn view(
     .await
 }
 
-/// Runs `f` on every document in scope (by ward, then id) on the blocking pool.
+/// Runs `f` on every document in scope (by ward, then id) on the blocking pool. A
+/// document that does not load or read is left out (and logged): one broken document
+/// must not take down the pages about all the others.
 pub async fn read_all<T, F>(state: &AppState, who: &Supervisor, f: F) -> Result<Vec<T>, AppError>
 where
     T: Send + 'static,
@@ -102,7 +104,16 @@ where
         let wards: Vec<String> = scope.wards.iter().cloned().collect();
         let mut out = Vec::new();
         for summary in scope.store.documents_for_wards(&wards)? {
-            out.push(scope.open(&summary.id)?.read(|doc| f(&summary, doc))?);
+            match scope
+                .open(&summary.id)
+                .and_then(|shared| shared.read(|doc| f(&summary, doc)))
+            {
+                Ok(value) => out.push(value),
+                Err(AppError::Internal(e)) => {
+                    tracing::error!(document = %summary.id, "left out a document: {e}");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     })

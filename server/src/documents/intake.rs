@@ -148,3 +148,80 @@ impl Intake {
         Ok((blobs, checks))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wardcheck_core::model::{Author, Role};
+
+    use super::*;
+    use crate::documents::testing::stored;
+    use crate::routes::testing::TestRelay;
+
+    const SUPERVISOR: Writer<'static> = Writer {
+        user: "sup-city",
+        role: Role::Supervisor,
+    };
+
+    fn note(shared: &SharedDoc) -> String {
+        shared.read(|d| d.criterion_view("c01").unwrap().note)
+    }
+
+    #[tokio::test]
+    async fn a_change_the_store_fails_to_write_is_never_seen() {
+        let relay = TestRelay::new();
+        let state = &relay.state;
+        let id = stored(&state.store, "ngo-may");
+        let shared = state.docs.open(&state.store, &id).unwrap().unwrap();
+        // The disk fails every chunk from now on.
+        let db = rusqlite::Connection::open(state.config.database_path()).unwrap();
+        db.execute_batch(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON document_chunks
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+        )
+        .unwrap();
+        let by = Author::new("sup-city", "console");
+        let failed = state
+            .intake
+            .change(&id, &shared, &SUPERVISOR, "console", |doc| {
+                doc.set_note("c01", "never stored", &by, 1)
+            });
+        assert!(matches!(failed, Err(DocError::Store(_))), "{failed:?}");
+        // Whoever holds the document next sees what is stored, nothing more.
+        assert_eq!(note(&shared), "");
+        db.execute_batch("DROP TRIGGER full_disk").unwrap();
+        state
+            .intake
+            .change(&id, &shared, &SUPERVISOR, "console", |doc| {
+                doc.set_note("c01", "stored", &by, 2)
+            })
+            .unwrap();
+        assert_eq!(note(&shared), "stored");
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_is_counted_and_changes_nothing() {
+        let relay = TestRelay::new();
+        let state = &relay.state;
+        let id = stored(&state.store, "ngo-may");
+        let shared = state.docs.open(&state.store, &id).unwrap().unwrap();
+        let officer = Writer {
+            user: "officer-a",
+            role: Role::Officer,
+        };
+        let by = Author::new("officer-a", "phone");
+        let refused = state.intake.change(&id, &shared, &officer, "phone", |doc| {
+            doc.set_note("c01", "x".repeat(20_000).as_str(), &by, 1)
+        });
+        assert!(
+            matches!(refused, Err(DocError::Refused(Refusal::TooLarge { .. }))),
+            "{refused:?}"
+        );
+        assert_eq!(note(&shared), "");
+        assert!(
+            state
+                .metrics
+                .render()
+                .contains("wardcheck_changes_refused_total{reason=\"too_large\"} 1")
+        );
+    }
+}
