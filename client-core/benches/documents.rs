@@ -1,5 +1,6 @@
-//! Document benchmarks: opening a long-edited assessment, one durable edit, and a phone
-//! taking in a round of its colleagues' edits.
+//! Document benchmarks: opening a long-edited assessment, one durable edit, a phone
+//! taking in a round of its colleagues' edits, and the relay's change-policy check of a
+//! phone's message.
 //!
 //! Run: `cargo bench -p wardcheck-core --bench documents`. Besides criterion's timings it
 //! prints the heap used to open the 10,000-change document (peak and retained), counted by
@@ -12,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wardcheck_core::doc::Assessment;
-use wardcheck_core::model::{Action, Author, sample_templates};
+use wardcheck_core::model::{Action, Author, Role, sample_templates};
+use wardcheck_core::policy::{self, Writer};
 use wardcheck_core::testing::{sample_unit, signed_evidence};
 use wardcheck_core::{Workspace, WorkspaceConfig};
 
@@ -240,5 +242,31 @@ fn colleagues_round(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, open, durable_edit, colleagues_round);
+/// The relay's check of a phone's sync message (the change policy over its new changes):
+/// a note and a comment, on a ward's young assessment and on the 10,000-change one.
+fn policy_check(c: &mut Criterion) {
+    let young = ward_after_rounds(3).remove(0);
+    let (old, _) = long_edited();
+    let mut group = c.benchmark_group("the relay checks a phone's 2 new changes");
+    for (name, doc) in [
+        ("170-change assessment", young),
+        ("10k-change assessment", old),
+    ] {
+        let before = doc.heads();
+        let mut after = doc.clone();
+        after.set_actor(automerge::ActorId::random());
+        ward_edit(&mut after, 0, 99);
+        let writer = Writer {
+            user: "officer-0",
+            role: Role::Officer,
+        };
+        policy::check(&after, &before, &writer).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| policy::check(black_box(&after), &before, &writer).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, open, durable_edit, colleagues_round, policy_check);
 criterion_main!(benches);

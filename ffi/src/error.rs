@@ -96,6 +96,13 @@ pub enum WardcheckError {
         /// The core's message.
         message: String,
     },
+    /// The edit breaks a rule the relay holds for everyone (an officer approving, a note
+    /// or caption too long, ...): nothing was changed. The message says which.
+    #[error("{message}")]
+    Refused {
+        /// The rule.
+        message: String,
+    },
     /// Evidence whose signature or photo does not match its record.
     #[error("{message}")]
     InvalidEvidence {
@@ -146,6 +153,7 @@ impl From<CoreError> for WardcheckError {
             }
             CoreError::NotSignedIn => Self::NotSignedIn { message },
             CoreError::Provenance(_) => Self::InvalidEvidence { message },
+            CoreError::Refused(_) => Self::Refused { message },
             CoreError::Locked => Self::Locked { message },
             CoreError::Store(_) | CoreError::StoreTooNew { .. } | CoreError::Io(_) => {
                 Self::Storage { message }

@@ -13,12 +13,12 @@ use wardcheck_core::doc::{
     FieldValue, HistoryEntry, Indicator,
 };
 use wardcheck_core::model::{
-    Action, Area, Criterion, Localized, Owner, Progress, Status, Template, TemplateKey, Transition,
-    Unit,
+    Action, Area, Criterion, Localized, Owner, Progress, Role, Status, Template, TemplateKey,
+    Transition, Unit,
 };
 use wardcheck_core::photo::{GeoPoint, PerceptualHash, PublicKey, Signature};
 use wardcheck_core::transport::{
-    Phase, SyncProgress as CoreSyncProgress, SyncReport as CoreSyncReport,
+    Phase, RefusedDocument, SyncProgress as CoreSyncProgress, SyncReport as CoreSyncReport,
 };
 use wardcheck_core::{AssessmentSummary, Enrolment};
 
@@ -136,6 +136,17 @@ pub enum Status {
     Approved,
     /// A supervisor returned it with a reason.
     Returned,
+}
+
+/// What a user may do.
+#[uniffi::remote(Enum)]
+pub enum Role {
+    /// A field officer of a ward.
+    Officer,
+    /// A city or province supervisor: approves and returns criteria.
+    Supervisor,
+    /// Runs the relay.
+    Admin,
 }
 
 /// A lifecycle step.
@@ -415,6 +426,9 @@ pub struct SyncReport {
     pub documents_in_sync: u64,
     /// Assessments the relay would not share or did not have.
     pub unavailable: Vec<DocumentId>,
+    /// Assessments whose changes from this device the relay refused, with its reason
+    /// (never from this library's own edits: they pass the same rules first).
+    pub refused: Vec<RefusedDocument>,
     /// Photos (evidence and thumbnails) uploaded.
     pub blobs_uploaded: u64,
     /// Photo bytes sent (resumed uploads send only the rest).
@@ -432,6 +446,7 @@ impl From<CoreSyncReport> for SyncReport {
         Self {
             documents_in_sync: r.documents_in_sync as u64,
             unavailable: r.unavailable,
+            refused: r.refused,
             blobs_uploaded: r.blobs_uploaded as u64,
             bytes_uploaded: r.bytes_uploaded,
             blobs_already_there: r.blobs_already_there as u64,
@@ -439,6 +454,15 @@ impl From<CoreSyncReport> for SyncReport {
             thumbnails_not_yet_on_relay: r.thumbnails_not_yet_on_relay as u64,
         }
     }
+}
+
+/// An assessment the relay took no changes of, and why.
+#[uniffi::remote(Record)]
+pub struct RefusedDocument {
+    /// The assessment.
+    pub document: DocumentId,
+    /// The relay's reason.
+    pub reason: String,
 }
 
 /// This device's enrolment with a relay (the token stays inside the library).
@@ -450,6 +474,8 @@ pub struct EnrolmentInfo {
     pub device_id: String,
     /// The user the device was enrolled for (signed in from then on).
     pub user_id: String,
+    /// That user's role: only supervisors approve and return.
+    pub role: Role,
     /// That user's unit.
     pub unit_id: String,
 }
@@ -460,6 +486,7 @@ impl From<Enrolment> for EnrolmentInfo {
             relay_url: e.relay_url,
             device_id: e.device_id,
             user_id: e.user_id,
+            role: e.role,
             unit_id: e.unit_id,
         }
     }
