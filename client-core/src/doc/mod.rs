@@ -695,10 +695,33 @@ fn commit_options(note: &ChangeNote, now_ms: i64) -> CommitOptions {
         .with_time(now_ms.div_euclid(1000))
 }
 
+/// The longest unit id, name, city or province, in characters.
+pub const UNIT_FIELD_CHARS: usize = 200;
+
 fn validate_unit(unit: &Unit) -> Result<()> {
     for (field, value) in [("id", &unit.id), ("name", &unit.name)] {
         if value.trim().is_empty() {
             return Err(Error::InvalidInput(format!("the unit needs a {field}")));
+        }
+    }
+    for (field, value) in [
+        ("id", &unit.id),
+        ("name", &unit.name),
+        ("city", &unit.city),
+        ("province", &unit.province),
+    ] {
+        // Shown on every screen: no control characters (bidirectional overrides
+        // included), a bounded length.
+        if value.chars().count() > UNIT_FIELD_CHARS
+            || value.chars().any(|c| {
+                c.is_control()
+                    || ('\u{202a}'..='\u{202e}').contains(&c)
+                    || ('\u{2066}'..='\u{2069}').contains(&c)
+            })
+        {
+            return Err(Error::InvalidInput(format!(
+                "the unit's {field} must be at most {UNIT_FIELD_CHARS} printable characters"
+            )));
         }
     }
     Ok(())

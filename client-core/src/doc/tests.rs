@@ -450,3 +450,22 @@ fn assessments_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Assessment>();
 }
+
+#[test]
+fn a_unit_is_named_in_printable_characters_of_bounded_length() {
+    let template = template(2024);
+    for name in [
+        "Công an phường\u{202e}ưhp",
+        "Ngô Mây\n",
+        &"x".repeat(UNIT_FIELD_CHARS + 1),
+    ] {
+        let unit = Unit {
+            name: name.into(),
+            ..sample_unit()
+        };
+        assert!(matches!(
+            Assessment::create(&unit, "2025", template.clone()),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+}

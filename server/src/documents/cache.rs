@@ -1,6 +1,7 @@
 //! One shared in-memory copy per document, bounded: [`DocCache`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::Automerge;
@@ -37,6 +38,8 @@ struct CacheInner {
 pub struct SharedDoc {
     unit: String,
     doc: Mutex<Assessment>,
+    /// Bytes the store holds of it (snapshot and chunks), bounded by the intake.
+    stored_bytes: AtomicUsize,
 }
 
 impl SharedDoc {
@@ -54,6 +57,16 @@ impl SharedDoc {
     /// are stored, and nobody sees anything in between.
     pub(super) fn lock(&self) -> MutexGuard<'_, Assessment> {
         lock(&self.doc)
+    }
+
+    /// Bytes the store holds of the document.
+    pub(super) fn stored_bytes(&self) -> usize {
+        self.stored_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Counts bytes appended to the store (under the document's lock).
+    pub(super) fn stored_more(&self, bytes: usize) {
+        self.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
@@ -111,10 +124,13 @@ impl DocCache {
             doc.load_incremental(chunk).map_err(|e| corrupt(&e))?;
         }
         let assessment = Assessment::from_automerge(doc).map_err(|e| corrupt(&e))?;
+        let mut bytes = stored.snapshot.len() + stored.chunks.iter().map(Vec::len).sum::<usize>();
         if stored.chunks.len() > COMPACT_AFTER_CHUNKS {
-            store.replace_snapshot(id, &assessment.save(), stored.last_seq)?;
+            let snapshot = assessment.save();
+            store.replace_snapshot(id, &snapshot, stored.last_seq)?;
+            bytes = snapshot.len();
         }
-        Ok(Some(self.insert(*id, stored.unit_id, assessment)))
+        Ok(Some(self.insert(*id, stored.unit_id, assessment, bytes)))
     }
 
     /// The document if it exists and belongs to one of `wards`; `Ok(None)` if there is
@@ -145,10 +161,16 @@ impl DocCache {
         }
     }
 
-    /// Adds a loaded (or newly stored) document (if another thread loaded it meanwhile,
-    /// that copy wins), then drops the least recently used unused documents beyond the
-    /// capacity.
-    pub(super) fn insert(&self, id: DocumentId, unit: String, doc: Assessment) -> Arc<SharedDoc> {
+    /// Adds a loaded (or newly stored) document, of which the store holds `stored_bytes`
+    /// (if another thread loaded it meanwhile, that copy wins), then drops the least
+    /// recently used unused documents beyond the capacity.
+    pub(super) fn insert(
+        &self,
+        id: DocumentId,
+        unit: String,
+        doc: Assessment,
+        stored_bytes: usize,
+    ) -> Arc<SharedDoc> {
         let mut inner = lock(&self.inner);
         inner.clock += 1;
         let now = inner.clock;
@@ -156,8 +178,12 @@ impl DocCache {
             .docs
             .entry(id)
             .or_insert_with(|| {
-                let doc = Mutex::new(doc);
-                (Arc::new(SharedDoc { unit, doc }), now)
+                let shared = SharedDoc {
+                    unit,
+                    doc: Mutex::new(doc),
+                    stored_bytes: AtomicUsize::new(stored_bytes),
+                };
+                (Arc::new(shared), now)
             })
             .0
             .clone();

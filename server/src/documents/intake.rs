@@ -16,6 +16,12 @@ use wardcheck_core::doc::{Assessment, DocumentId, Evidence};
 use wardcheck_core::policy::{self, Refusal, Writer};
 
 use super::{DocCache, DocError, SharedDoc};
+
+/// The most a document may take in the store, in bytes of changes (the 10,000-change
+/// assessment of the benchmarks takes 2.9 MB as separate chunks, 0.3 MB compacted).
+pub const DOCUMENT_BYTES: usize = 16 << 20;
+/// The most assessments one ward may have (one a period).
+pub const WARD_DOCUMENTS: usize = 50;
 use crate::metrics::Metrics;
 use crate::store::{EvidenceCheck, RelayStore, StoreError, Verdict};
 
@@ -24,6 +30,8 @@ pub struct Intake {
     store: Arc<RelayStore>,
     docs: Arc<DocCache>,
     metrics: Arc<Metrics>,
+    /// [`DOCUMENT_BYTES`] (smaller in tests).
+    document_bytes: usize,
 }
 
 impl Intake {
@@ -33,6 +41,7 @@ impl Intake {
             store,
             docs,
             metrics,
+            document_bytes: DOCUMENT_BYTES,
         }
     }
 
@@ -58,10 +67,20 @@ impl Intake {
         }
         let admitted = policy::check(&copy, &before, writer)
             .map_err(|refusal| self.refused(id, writer, device, refusal))?;
-        let (blobs, checks) = self.verdicts(&admitted.evidence)?;
         let chunk = copy.save_after(&before);
+        let size = shared.stored_bytes() + chunk.len();
+        if size > self.document_bytes {
+            let refusal = Refusal::TooLarge {
+                what: "the document (bytes)",
+                size,
+                limit: self.document_bytes,
+            };
+            return Err(self.refused(id, writer, device, refusal));
+        }
+        let (blobs, checks) = self.verdicts(&admitted.evidence)?;
         self.store
             .append_chunk(id, &chunk, &copy.heads_key(), &blobs, &checks)?;
+        shared.stored_more(chunk.len());
         *doc = copy;
         Ok(out)
     }
@@ -80,13 +99,23 @@ impl Intake {
     ) -> Result<(), DocError> {
         let admitted = policy::check_new(&doc, writer)
             .map_err(|refusal| self.refused(id, writer, device, refusal))?;
+        let documents = self.store.documents_for_wards(&[unit.to_owned()])?.len();
+        if documents >= WARD_DOCUMENTS && self.store.document_unit(id)?.is_none() {
+            let refusal = Refusal::TooLarge {
+                what: "the ward (assessments)",
+                size: documents + 1,
+                limit: WARD_DOCUMENTS,
+            };
+            return Err(self.refused(id, writer, device, refusal));
+        }
         let (blobs, checks) = self.verdicts(&admitted.evidence)?;
+        let snapshot = doc.save();
         let inserted =
             self.store
-                .insert_document(id, unit, &doc.save(), &doc.heads_key(), &blobs, &checks);
+                .insert_document(id, unit, &snapshot, &doc.heads_key(), &blobs, &checks);
         match inserted {
             Ok(()) => {
-                self.docs.insert(*id, unit.to_owned(), doc);
+                self.docs.insert(*id, unit.to_owned(), doc, snapshot.len());
                 Ok(())
             }
             Err(StoreError::Duplicate(_)) => {
@@ -196,6 +225,61 @@ mod tests {
             })
             .unwrap();
         assert_eq!(note(&shared), "stored");
+    }
+
+    #[tokio::test]
+    async fn a_document_and_a_ward_hold_a_bounded_amount() {
+        let relay = TestRelay::new();
+        let state = &relay.state;
+        let officer = Writer {
+            user: "officer-a",
+            role: Role::Officer,
+        };
+        let by = Author::new("officer-a", "phone");
+        // A document grows to its bound, not past it.
+        let small = Intake {
+            document_bytes: 40_000,
+            ..Intake::new(
+                state.store.clone(),
+                state.docs.clone(),
+                state.metrics.clone(),
+            )
+        };
+        let id = stored(&state.store, "ngo-may");
+        let shared = state.docs.open(&state.store, &id).unwrap().unwrap();
+        let mut refused = None;
+        for n in 0..200 {
+            let note: String = (0..2_000)
+                .map(|i| char::from(b'a' + ((n * 7 + i * i) % 26) as u8))
+                .collect();
+            if let Err(e) = small.change(&id, &shared, &officer, "phone", |doc| {
+                doc.set_note("c01", &note, &by, n as i64)
+            }) {
+                refused = Some(e);
+                break;
+            }
+        }
+        assert!(
+            matches!(refused, Some(DocError::Refused(Refusal::TooLarge { .. }))),
+            "{refused:?}"
+        );
+        assert!(shared.stored_bytes() <= 40_000);
+        // A ward's assessments: one a period, a bounded number.
+        for n in 0..WARD_DOCUMENTS - 1 {
+            let doc = crate::documents::testing::assessment_for("ngo-may", &format!("p{n}"));
+            let id = doc.id().unwrap();
+            state
+                .intake
+                .add(&id, "ngo-may", doc, &officer, "phone")
+                .unwrap();
+        }
+        let doc = crate::documents::testing::assessment_for("ngo-may", "one-too-many");
+        let id = doc.id().unwrap();
+        let full = state.intake.add(&id, "ngo-may", doc, &officer, "phone");
+        assert!(
+            matches!(full, Err(DocError::Refused(Refusal::TooLarge { .. }))),
+            "{full:?}"
+        );
     }
 
     #[tokio::test]

@@ -58,6 +58,11 @@ pub(crate) mod testing {
 
     /// A new assessment of `ward` for 2025 (the sample 2024 criteria).
     pub(crate) fn assessment(ward: &str) -> Assessment {
+        assessment_for(ward, "2025")
+    }
+
+    /// A new assessment of `ward` for `period` (the sample 2024 criteria).
+    pub(crate) fn assessment_for(ward: &str, period: &str) -> Assessment {
         let unit = Unit {
             id: ward.into(),
             name: format!("Ward {ward}"),
@@ -65,7 +70,7 @@ pub(crate) mod testing {
             province: "Kon Tum".into(),
         };
         let template = Arc::new(sample_templates().remove(1));
-        Assessment::create(&unit, "2025", template).unwrap()
+        Assessment::create(&unit, period, template).unwrap()
     }
 
     /// Stores a new assessment of `ward` (a seeded ward) and returns its id.
