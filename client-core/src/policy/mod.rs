@@ -35,7 +35,7 @@ mod place;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use automerge::legacy::{Key, ObjectId, Op, OpType};
 use automerge::{ChangeHash, ExpandedChange, ObjId, ReadDoc, ScalarValue};
@@ -154,12 +154,16 @@ fn bounded(what: &'static str, size: usize, limit: usize) -> Result<(), Refusal>
 /// `writer`. `Ok` with what they add if every one of them may be taken in; the first
 /// reason to refuse otherwise.
 pub fn check(doc: &Assessment, since: &[ChangeHash], writer: &Writer) -> Result<Admitted, Refusal> {
-    let changes: Vec<ExpandedChange> = doc
-        .automerge()
-        .get_changes(since)
-        .iter()
-        .map(|change| change.decode())
-        .collect();
+    let changes = doc.automerge().get_changes(since);
+    // Bounded before they are decoded: a decoded operation takes far more memory than
+    // its encoding.
+    for change in &changes {
+        if change.is_empty() {
+            return Err(malformed("change", "it has no operations"));
+        }
+        bounded("a change (operations)", change.len(), limits::OPS_PER_CHANGE)?;
+    }
+    let changes: Vec<ExpandedChange> = changes.iter().map(|change| change.decode()).collect();
     if changes.is_empty() {
         return Ok(Admitted::default());
     }
@@ -189,12 +193,14 @@ pub fn check_new(doc: &Assessment, writer: &Writer) -> Result<Admitted, Refusal>
     check(doc, &heads, writer)
 }
 
-/// A new entry of a log or of the comments, or a new evidence record.
+/// A new entry of a log or of the comments.
 struct NewEntry {
     list: List,
     obj: ObjId,
 }
 
+/// A new evidence record: its criterion, its key (the photo's hash) in the criterion's
+/// evidence map, and itself.
 struct NewRecord {
     criterion: String,
     key: String,
@@ -244,11 +250,6 @@ impl<'a> Walk<'a> {
     }
 
     fn change(&mut self, change: &ExpandedChange) -> Result<(), Refusal> {
-        let ops = change.operations.len();
-        if ops == 0 {
-            return Err(malformed("change", "it has no operations"));
-        }
-        bounded("a change (operations)", ops, limits::OPS_PER_CHANGE)?;
         self.message(change.message.as_deref())?;
         let entries_before = self.entries.len() + self.records.len();
         for (n, op) in change.operations.iter().enumerate() {
@@ -402,14 +403,14 @@ impl<'a> Walk<'a> {
     fn finish(self) -> Result<Admitted, Refusal> {
         let am = self.doc.automerge();
         let template = self.doc.template();
-        let mut logs = BTreeMap::new();
+        let mut logs = BTreeSet::new();
         let mut comments = false;
         for entry in &self.entries {
             let fields = read::Fields::of(am, &entry.obj);
             match &entry.list {
                 List::Log(criterion) => {
                     entries::log_entry(&fields, self.writer)?;
-                    logs.insert(criterion.clone(), ());
+                    logs.insert(criterion.clone());
                 }
                 List::Comments => {
                     entries::comment(&fields, self.writer, template)?;
@@ -452,7 +453,7 @@ impl<'a> Walk<'a> {
         if comments && let Ok(Some((_, list))) = am.get(automerge::ROOT, "comments") {
             bounded("the comments", am.length(&list), limits::COMMENTS)?;
         }
-        for criterion in logs.keys() {
+        for criterion in &logs {
             entries::rounds(am, criterion, &self.created, self.writer)?;
         }
         Ok(admitted)
