@@ -25,6 +25,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod metrics;
+pub mod names;
 pub mod revocation;
 mod routes;
 pub mod serve;
