@@ -1,9 +1,12 @@
 //! The network side of sync (feature `transport`): drives [`crate::sync::Session`] over a
 //! WebSocket, moves photo blobs over HTTP, retries with backoff, reports progress.
 //!
-//! Blocking I/O (tungstenite, ureq) on the caller's thread: the phone library runs it on a
-//! worker thread of its own, and the core needs no async runtime. Nothing here blocks local
-//! edits: the workspace lock is taken per call, never across network waits.
+//! Blocking I/O (tungstenite, ureq) driven from the caller's thread: the phone library runs
+//! it on a worker thread of its own, and the core needs no async runtime. Every wait on the
+//! relay is bounded by a timeout, and a cancel ends it within a quarter second
+//! (`transport/interrupt.rs`): HTTP exchanges and TCP connects run on a short-lived thread
+//! that a cancel leaves behind. Nothing here blocks local edits: the workspace lock is
+//! taken per call, never across network waits.
 
 use std::collections::BTreeSet;
 use std::io::Read;
