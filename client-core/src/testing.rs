@@ -19,6 +19,8 @@ use crate::doc::Evidence;
 use crate::model::{Author, Unit};
 use crate::photo::{CaptureClaim, DeviceKey, PerceptualHash};
 
+pub mod fuzz;
+
 /// SplitMix64: small, fast and good enough to place shapes.
 struct Rng(u64);
 

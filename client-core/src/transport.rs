@@ -1,20 +1,19 @@
 //! The network side of sync (feature `transport`): drives [`crate::sync::Session`] over a
 //! WebSocket, moves photo blobs over HTTP, retries with backoff, reports progress.
 //!
-//! Blocking I/O (tungstenite, ureq) on the caller's thread: the phone library runs it on a
-//! worker thread of its own, and the core needs no async runtime. Nothing here blocks local
-//! edits: the workspace lock is taken per call, never across network waits.
+//! Blocking I/O (tungstenite, ureq) driven from the caller's thread: the phone library runs
+//! it on a worker thread of its own, and the core needs no async runtime. Every wait on the
+//! relay is bounded by a timeout, and a cancel ends it within a quarter second
+//! (`transport/interrupt.rs`): HTTP exchanges and TCP connects run on a short-lived thread
+//! that a cancel leaves behind. Nothing here blocks local edits: the workspace lock is
+//! taken per call, never across network waits.
 
 use std::collections::BTreeSet;
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::handshake::HandshakeError;
-use tungstenite::protocol::WebSocketConfig;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
 use crate::blob::{BlobHash, BlobKind};
 use crate::doc::DocumentId;
@@ -22,16 +21,23 @@ use crate::model::Role;
 use crate::photo::PublicKey;
 use crate::sync::wire::PeerMetadata;
 use crate::sync::{
-    DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, Session,
-    SessionError, SyncState, WorkspaceHost,
+    DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, Session, SessionError, SyncState,
+    WorkspaceHost,
 };
 use crate::{Enrolment, Workspace};
+use interrupt::{interruptible, pause};
+pub use socket::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
 
+mod interrupt;
+mod socket;
 #[cfg(feature = "tls")]
 mod tls;
 
 /// Largest frame accepted from the relay.
 const MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// Longest an HTTP exchange with the relay may take (a whole photo upload included).
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What can go wrong talking to the relay.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +192,8 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How long the relay may stay silent during the document exchange.
     pub idle_timeout: Duration,
+    /// How long the TLS and WebSocket handshakes may take together.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -195,6 +203,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(20),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -217,7 +226,8 @@ impl Relay {
         }
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)));
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(HTTP_TIMEOUT));
         #[cfg(feature = "tls")]
         let config = config.tls_config(
             ureq::tls::TlsConfig::builder()
@@ -255,6 +265,17 @@ impl Relay {
         format!("Bearer {}", self.token)
     }
 
+    /// Runs an HTTP `exchange` with the relay where a cancel interrupts it (see
+    /// [`interruptible`]); ureq's timeouts bound it.
+    fn http<T: Send + 'static>(
+        &self,
+        observer: &dyn SyncObserver,
+        exchange: impl FnOnce(&ureq::Agent) -> Result<T, TransportError> + Send + 'static,
+    ) -> Result<T, TransportError> {
+        let agent = self.agent.clone();
+        interruptible(observer, move || exchange(&agent))
+    }
+
     /// Runs `step` until it succeeds, fails for good, or runs out of attempts.
     fn retry<T>(
         &self,
@@ -270,7 +291,7 @@ impl Relay {
                 Err(e) if e.is_transient() && attempt + 1 < self.retry.attempts => {
                     let delay = backoff(&self.retry, attempt);
                     tracing::info!("sync step failed ({e}); retrying in {delay:?}");
-                    std::thread::sleep(delay);
+                    pause(observer, delay)?;
                     attempt += 1;
                 }
                 other => return other,
@@ -405,114 +426,6 @@ struct ListedDocument {
     id: DocumentId,
 }
 
-type Socket = WebSocket<Stream>;
-
-/// The sync WebSocket's connection: TCP, with TLS over it for `https` relays.
-enum Stream {
-    Plain(TcpStream),
-    #[cfg(feature = "tls")]
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Stream {
-    #[cfg(feature = "tls")]
-    fn tls(host: &str, tcp: TcpStream) -> Result<Self, TransportError> {
-        Ok(Stream::Tls(Box::new(tls::connect(host, tcp)?)))
-    }
-
-    #[cfg(not(feature = "tls"))]
-    fn tls(_host: &str, _tcp: TcpStream) -> Result<Self, TransportError> {
-        Err(TransportError::Network(
-            "https relays need the `tls` feature".into(),
-        ))
-    }
-
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(tcp) => tcp,
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => tls.get_ref(),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => tcp.read(buf),
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => tls.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => tcp.write(buf),
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => tls.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(tcp) => tcp.flush(),
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => tls.flush(),
-        }
-    }
-}
-
-/// Opens the sync WebSocket; below the default message budget, asks the relay for
-/// messages of at most `budget` bytes of changes (`?budget=`).
-fn connect(relay: &Relay, budget: usize) -> Result<Socket, TransportError> {
-    let mut ws_url = format!("{}/v1/sync", relay.base.replacen("http", "ws", 1));
-    if budget < DEFAULT_MESSAGE_BUDGET {
-        ws_url.push_str(&format!("?budget={budget}"));
-    }
-    let mut request = ws_url
-        .into_client_request()
-        .map_err(|_| TransportError::BadUrl)?;
-    let bearer = relay
-        .bearer()
-        .parse()
-        .map_err(|_| TransportError::Unauthorized)?;
-    request.headers_mut().insert("Authorization", bearer);
-    let uri = request.uri();
-    let secure = uri.scheme_str() == Some("wss");
-    let host = uri.host().ok_or(TransportError::BadUrl)?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-    let network = |e: io::Error| TransportError::Network(e.to_string());
-    let tcp = TcpStream::connect((host.as_str(), port)).map_err(network)?;
-    tcp.set_nodelay(true).map_err(network)?;
-    let stream = if secure {
-        Stream::tls(&host, tcp)?
-    } else {
-        Stream::Plain(tcp)
-    };
-    let config = WebSocketConfig::default()
-        .read_buffer_size(SOCKET_READ_BUFFER)
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
-    let (socket, _) = tungstenite::client::client_with_config(request, stream, Some(config))
-        .map_err(|e| match e {
-            HandshakeError::Failure(e) => TransportError::from(e),
-            HandshakeError::Interrupted(_) => TransportError::Timeout,
-        })?;
-    // Reads time out so the loop can notice a cancel or a silent relay, over TLS too.
-    socket
-        .get_ref()
-        .tcp()
-        .set_read_timeout(Some(Duration::from_millis(250)))
-        .map_err(network)?;
-    Ok(socket)
-}
-
 fn sync_documents(
     workspace: &Workspace,
     relay: &Relay,
@@ -520,15 +433,14 @@ fn sync_documents(
     host: &mut WorkspaceHost<'_>,
     budget: usize,
 ) -> Result<Exchanged, TransportError> {
-    let mut response = relay
-        .agent
-        .get(&relay.url("/v1/documents"))
-        .header("Authorization", &relay.bearer())
-        .call()?;
-    let listed: Vec<ListedDocument> = match response.status().as_u16() {
-        200 => response.body_mut().read_json()?,
-        status => return Err(http_error(status, &mut response)),
-    };
+    let (url, bearer) = (relay.url("/v1/documents"), relay.bearer());
+    let listed: Vec<ListedDocument> = relay.http(observer, move |agent| {
+        let mut response = agent.get(&url).header("Authorization", &bearer).call()?;
+        match response.status().as_u16() {
+            200 => Ok(response.body_mut().read_json()?),
+            status => Err(http_error(status, &mut response)),
+        }
+    })?;
     let ids: BTreeSet<DocumentId> = workspace
         .document_ids()?
         .into_iter()
@@ -564,7 +476,7 @@ fn sync_session(
     ids: &BTreeSet<DocumentId>,
     expected: Option<String>,
 ) -> Result<Exchanged, TransportError> {
-    let mut socket = connect(relay, budget)?;
+    let mut socket = socket::connect(relay, budget, observer)?;
     let metadata = PeerMetadata {
         storage_id: Some(workspace.device_id().to_owned()),
         is_ephemeral: false,
@@ -583,7 +495,7 @@ fn sync_session(
     let mut last_heard = Instant::now();
     loop {
         for frame in session.take_outgoing() {
-            socket.send(Message::Binary(frame.into()))?;
+            socket::send(&mut socket, frame, observer, relay.retry.idle_timeout)?;
         }
         let done = ids
             .iter()
@@ -613,14 +525,11 @@ fn sync_session(
                 ));
             }
             Ok(_) => last_heard = Instant::now(),
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
-                if last_heard.elapsed() > relay.retry.idle_timeout {
-                    return Err(TransportError::Timeout);
-                }
+            Err(e) if !socket::timed_out(&e) => return Err(e.into()),
+            Err(_) if last_heard.elapsed() > relay.retry.idle_timeout => {
+                return Err(TransportError::Timeout);
             }
-            Err(e) => return Err(e.into()),
+            Err(_) => {}
         }
     }
     for (id, state) in session.states() {
@@ -676,22 +585,23 @@ fn upload_blobs(
     if pending.is_empty() {
         return Ok(());
     }
-    let mut response = relay
-        .agent
-        .post(&relay.url("/v1/blobs/missing"))
-        .header("Authorization", &relay.bearer())
-        .send_json(&MissingRequest {
-            hashes: pending.iter().map(|b| b.hash).collect(),
-        })?;
-    let missing: BTreeSet<BlobHash> = match response.status().as_u16() {
-        200 => response
-            .body_mut()
-            .read_json::<MissingResponse>()?
-            .missing
-            .into_iter()
-            .collect(),
-        status => return Err(http_error(status, &mut response)),
+    let (url, bearer) = (relay.url("/v1/blobs/missing"), relay.bearer());
+    let request = MissingRequest {
+        hashes: pending.iter().map(|b| b.hash).collect(),
     };
+    let missing: BTreeSet<BlobHash> = relay
+        .http(observer, move |agent| {
+            let mut response = agent
+                .post(&url)
+                .header("Authorization", &bearer)
+                .send_json(&request)?;
+            match response.status().as_u16() {
+                200 => Ok(response.body_mut().read_json::<MissingResponse>()?.missing),
+                status => Err(http_error(status, &mut response)),
+            }
+        })?
+        .into_iter()
+        .collect();
     let bytes_total: u64 = pending
         .iter()
         .filter(|b| missing.contains(&b.hash))
@@ -711,7 +621,7 @@ fn upload_blobs(
         let Some(bytes) = workspace.blob(&blob.hash)? else {
             continue;
         };
-        let sent = upload_one(relay, &blob.hash, &bytes)?;
+        let sent = upload_one(relay, observer, &blob.hash, bytes)?;
         workspace.mark_uploaded(&blob.hash)?;
         report.blobs_uploaded += 1;
         report.bytes_uploaded += sent;
@@ -728,37 +638,39 @@ fn upload_blobs(
 }
 
 /// Uploads one blob, resuming where an interrupted upload stopped. Returns the bytes sent.
-fn upload_one(relay: &Relay, hash: &BlobHash, bytes: &[u8]) -> Result<u64, TransportError> {
-    let url = relay.url(&format!("/v1/blobs/{hash}"));
-    let mut head = relay
-        .agent
-        .head(&url)
-        .header("Authorization", &relay.bearer())
-        .call()?;
-    let offset: usize = match head.status().as_u16() {
-        200 => return Ok(0),
-        404 => head
-            .headers()
-            .get("Upload-Offset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &usize| n <= bytes.len())
-            .unwrap_or(0),
-        status => return Err(http_error(status, &mut head)),
-    };
-    let rest = &bytes[offset..];
-    let mut response = relay
-        .agent
-        .put(&url)
-        .header("Authorization", &relay.bearer())
-        .header("Upload-Offset", &offset.to_string())
-        .header("Upload-Length", &bytes.len().to_string())
-        .header("Content-Type", "application/octet-stream")
-        .send(rest)?;
-    match response.status().as_u16() {
-        200 | 201 | 204 => Ok(rest.len() as u64),
-        status => Err(http_error(status, &mut response)),
-    }
+fn upload_one(
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    hash: &BlobHash,
+    bytes: Vec<u8>,
+) -> Result<u64, TransportError> {
+    let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
+    relay.http(observer, move |agent| {
+        let mut head = agent.head(&url).header("Authorization", &bearer).call()?;
+        let offset: usize = match head.status().as_u16() {
+            200 => return Ok(0),
+            404 => head
+                .headers()
+                .get("Upload-Offset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n <= bytes.len())
+                .unwrap_or(0),
+            status => return Err(http_error(status, &mut head)),
+        };
+        let rest = &bytes[offset..];
+        let mut response = agent
+            .put(&url)
+            .header("Authorization", &bearer)
+            .header("Upload-Offset", &offset.to_string())
+            .header("Upload-Length", &bytes.len().to_string())
+            .header("Content-Type", "application/octet-stream")
+            .send(rest)?;
+        match response.status().as_u16() {
+            200 | 201 | 204 => Ok(rest.len() as u64),
+            status => Err(http_error(status, &mut response)),
+        }
+    })
 }
 
 fn fetch_thumbnails(
@@ -774,7 +686,8 @@ fn fetch_thumbnails(
                     return Err(TransportError::Cancelled);
                 }
                 if workspace.blob_info(&evidence.thumbnail)?.is_none() {
-                    match fetch(workspace, relay, &evidence.thumbnail, BlobKind::Thumbnail) {
+                    let thumbnail = &evidence.thumbnail;
+                    match fetch(workspace, relay, observer, thumbnail, BlobKind::Thumbnail) {
                         Ok(_) => report.thumbnails_fetched += 1,
                         // Not uploaded yet by the phone that took it: next sync.
                         Err(TransportError::Http { status: 404, .. }) => {
@@ -798,31 +711,34 @@ pub fn fetch_photo(
     if let Some(bytes) = workspace.blob(photo)? {
         return Ok(bytes);
     }
-    relay.retry(&(), || fetch(workspace, relay, photo, BlobKind::Evidence))
+    relay.retry(&(), || {
+        fetch(workspace, relay, &(), photo, BlobKind::Evidence)
+    })
 }
 
 fn fetch(
     workspace: &Workspace,
     relay: &Relay,
+    observer: &dyn SyncObserver,
     hash: &BlobHash,
     kind: BlobKind,
 ) -> Result<Vec<u8>, TransportError> {
-    let mut response = relay
-        .agent
-        .get(&relay.url(&format!("/v1/blobs/{hash}")))
-        .header("Authorization", &relay.bearer())
-        .call()?;
-    if response.status().as_u16() != 200 {
-        let status = response.status().as_u16();
-        return Err(http_error(status, &mut response));
-    }
-    let mut bytes = Vec::new();
-    response
-        .body_mut()
-        .as_reader()
-        .take(MAX_FRAME_BYTES as u64 * 2)
-        .read_to_end(&mut bytes)
-        .map_err(|e| TransportError::Network(e.to_string()))?;
+    let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
+    let bytes = relay.http(observer, move |agent| {
+        let mut response = agent.get(&url).header("Authorization", &bearer).call()?;
+        if response.status().as_u16() != 200 {
+            let status = response.status().as_u16();
+            return Err(http_error(status, &mut response));
+        }
+        let mut bytes = Vec::new();
+        response
+            .body_mut()
+            .as_reader()
+            .take(MAX_FRAME_BYTES as u64 * 2)
+            .read_to_end(&mut bytes)
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+        Ok(bytes)
+    })?;
     workspace.store_fetched_blob(hash, kind, &bytes)?;
     Ok(bytes)
 }
@@ -859,6 +775,30 @@ mod tests {
             relay.url("/v1/documents"),
             "http://127.0.0.1:8080/v1/documents"
         );
+    }
+
+    #[test]
+    fn a_cancel_stops_a_sync_with_a_relay_that_never_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        // Connections are accepted (by the kernel's backlog), nothing is ever answered.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let relay = Relay::new(&format!("http://127.0.0.1:{port}"), "t").unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let observer = interrupt::tests::CancelAt::after(interrupt::CANCEL_POLL * 2);
+            let _ = sender.send(sync_now(&ws, &relay, &observer));
+        });
+        // Without the cancel the sync would wait for the relay's answer for minutes.
+        let result = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the cancelled sync still waits for the relay");
+        assert!(
+            matches!(result, Err(TransportError::Cancelled)),
+            "{result:?}"
+        );
+        drop((listener, dir));
     }
 
     #[test]

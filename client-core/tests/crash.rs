@@ -2,8 +2,9 @@
 //! it is killed with SIGKILL at a random moment. Reopening must show every acknowledged
 //! edit, a healthy database, and a document that loads.
 //!
-//! The child is this same test binary, started with `WARDCHECK_CRASH_CHILD` set: the
-//! `crash_child` test then runs the editing loop instead of returning at once.
+//! The child is this same binary, started with `WARDCHECK_CRASH_CHILD` set to the
+//! workspace folder. The binary has a `main` of its own (`harness = false` in Cargo.toml),
+//! so the child is a mode of it, not a test that could pass by doing nothing.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -21,18 +22,39 @@ fn template() -> TemplateKey {
     sample_templates().remove(0).key()
 }
 
-/// The child: opens the workspace, then edits forever, printing `ack N` after edit N returns.
-#[test]
-fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return; // not started as a child: nothing to do
-    };
+/// The crash test's name, as `cargo test` filters and lists it.
+const TEST_NAME: &str = "killed_at_random_points_loses_nothing_acknowledged";
+
+/// Runs as the child when started as one, else runs the test (unless a `cargo test`
+/// filter leaves it out). A failure panics: the exit status is not zero.
+fn main() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        crash_child(Path::new(&dir));
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("{TEST_NAME}: test");
+        return;
+    }
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| TEST_NAME.contains(f.as_str())) {
+        println!("test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out");
+        return;
+    }
+    println!("test {TEST_NAME} ...");
+    killed_at_random_points_loses_nothing_acknowledged();
+    println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
+
+/// The child: opens the workspace, then edits until it is killed, printing `ack N` after
+/// edit N returns.
+fn crash_child(dir: &Path) -> ! {
     let config = WorkspaceConfig {
         // Compact often, so that kills also land in the middle of compactions.
         compact_after_chunks: 8,
         ..WorkspaceConfig::default()
     };
-    let ws = Workspace::open_with(&dir, config).unwrap();
+    let ws = Workspace::open_with(dir, config).unwrap();
     ws.set_user("officer-1").unwrap();
     let id = match ws.assessments().unwrap().first() {
         Some(summary) => summary.id,
@@ -54,13 +76,13 @@ fn crash_child() {
         writeln!(out, "ack {n}").unwrap();
         out.flush().unwrap();
     }
+    unreachable!("edits until killed")
 }
 
 /// Runs the child for `kill_after`, kills it wherever it is, and returns the last edit it
 /// acknowledged.
 fn run_and_kill(dir: &Path, kill_after: Duration) -> Option<u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -81,11 +103,7 @@ fn run_and_kill(dir: &Path, kill_after: Duration) -> Option<u64> {
     reader.join().unwrap()
 }
 
-#[test]
 fn killed_at_random_points_loses_nothing_acknowledged() {
-    if std::env::var(CHILD_ENV).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     // A deterministic spread of kill times (xorshift), different every round.
     let mut state = 0x2545_f491_4f6c_dd1du64;

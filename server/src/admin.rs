@@ -12,6 +12,7 @@ use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
 
 use crate::auth::{self, Role};
+use crate::names::{self, NameError};
 use crate::store::{OpenStoreError, RelayStore, StoreError, UnitKind, UnitLocation, UnitRecord};
 
 /// An admin command failed; the message is for the operator.
@@ -41,6 +42,14 @@ pub enum AdminError {
     /// The request breaks a rule; the text says which.
     #[error("{0}")]
     Invalid(String),
+    /// An id or a name that cannot be stored or looked up (see [`crate::names`]).
+    #[error("the {what} {reason}")]
+    Refused {
+        /// What was typed: "unit id", "user name"...
+        what: &'static str,
+        /// Why it was refused.
+        reason: NameError,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -53,28 +62,14 @@ pub fn open_store(data_dir: &Path) -> Result<RelayStore, AdminError> {
         .map_err(|e: OpenStoreError| AdminError::Open(e.to_string()))
 }
 
-/// Ids are 1 to 64 of `A-Z a-z 0-9 . _ -`: safe in URLs, logs and shells.
-fn check_id(what: &str, id: &str) -> Result<(), AdminError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(AdminError::Invalid(format!(
-            "a {what} id is 1 to 64 letters, digits, '.', '_' or '-'"
-        )))
-    }
+/// `id` checked by [`names::id`]; `what` names it in the error ("unit id").
+fn checked_id<'a>(what: &'static str, id: &'a str) -> Result<&'a str, AdminError> {
+    names::id(id).map_err(|reason| AdminError::Refused { what, reason })
 }
 
-fn check_name(name: &str) -> Result<(), AdminError> {
-    if name.trim().is_empty() {
-        Err(AdminError::Invalid("a name cannot be empty".into()))
-    } else {
-        Ok(())
-    }
+/// `name` checked and trimmed by [`names::name`]; `what` names it in the error.
+fn checked_name<'a>(what: &'static str, name: &'a str) -> Result<&'a str, AdminError> {
+    names::name(name).map_err(|reason| AdminError::Refused { what, reason })
 }
 
 /// `admin unit add`.
@@ -85,13 +80,14 @@ pub fn add_unit(
     kind: UnitKind,
     parent: Option<&str>,
 ) -> Result<(), AdminError> {
-    check_id("unit", id)?;
-    check_name(name)?;
     let unit = UnitRecord {
-        id: id.to_owned(),
-        name: name.trim().to_owned(),
+        id: checked_id("unit id", id)?.to_owned(),
+        name: checked_name("unit name", name)?.to_owned(),
         kind,
-        parent_id: parent.map(str::to_owned),
+        parent_id: parent
+            .map(|parent| checked_id("parent unit id", parent))
+            .transpose()?
+            .map(str::to_owned),
     };
     store.add_unit(&unit).map_err(|err| match err {
         StoreError::Duplicate(what) => AdminError::Duplicate {
@@ -113,6 +109,7 @@ pub fn locate_unit(
     lon: f64,
     radius_m: f64,
 ) -> Result<(), AdminError> {
+    checked_id("unit id", id)?;
     let valid = (-90.0..=90.0).contains(&lat)
         && (-180.0..=180.0).contains(&lon)
         && radius_m.is_finite()
@@ -158,8 +155,9 @@ pub fn add_user(
     unit: &str,
     password: Option<&str>,
 ) -> Result<(), AdminError> {
-    check_id("user", id)?;
-    check_name(name)?;
+    checked_id("user id", id)?;
+    checked_id("unit id", unit)?;
+    let name = checked_name("user name", name)?;
     if password.is_some_and(|p| p.chars().count() < 8) {
         return Err(AdminError::Invalid(
             "a password has at least 8 characters".into(),
@@ -167,7 +165,7 @@ pub fn add_user(
     }
     let hash = password.map(auth::hash_password);
     store
-        .add_user(id, name.trim(), role, unit, hash.as_deref())
+        .add_user(id, name, role, unit, hash.as_deref())
         .map_err(|err| match err {
             StoreError::Duplicate(what) => AdminError::Duplicate {
                 what,
@@ -207,21 +205,12 @@ pub struct EnrolmentCode {
     pub expires_at: i64,
     /// `wardcheck://enrol?relay=<url>&code=<code>`, what the QR code holds.
     pub link: String,
+    /// The link as a QR code drawn with Unicode half blocks (two rows a line), light
+    /// on dark as most terminals are, with its quiet zone.
+    pub qr: String,
 }
 
 impl EnrolmentCode {
-    /// The link as a QR code drawn with Unicode half blocks (two rows a line), light
-    /// on dark as most terminals are, with its quiet zone.
-    pub fn qr(&self) -> String {
-        QrCode::new(self.link.as_bytes())
-            .expect("a short link always fits in a QR code")
-            .render::<Dense1x2>()
-            .dark_color(Dense1x2::Light)
-            .light_color(Dense1x2::Dark)
-            .quiet_zone(true)
-            .build()
-    }
-
     /// What `admin device enrol-code` prints.
     pub fn render(&self, user_id: &str) -> String {
         format!(
@@ -229,13 +218,19 @@ impl EnrolmentCode {
              Scan this with the wardcheck app, or type the code there:\n{}\n{}\n",
             format_time(self.expires_at),
             self.code,
-            self.qr(),
+            self.qr,
             self.link,
         )
     }
 }
 
-/// `admin device enrol-code`: a one-time code for `user_id`, valid for `ttl`.
+/// Longest relay URL put in an enrolment link, in bytes: percent-encoded three times
+/// over, the link still fits in a QR code.
+pub const MAX_RELAY_URL_BYTES: usize = 512;
+
+/// `admin device enrol-code`: a one-time code for `user_id`, valid for `ttl`, with the
+/// link to `relay_url` as a QR code. Everything that can be refused is checked, and the QR
+/// code drawn, before the code is stored.
 pub fn enrol_code(
     store: &RelayStore,
     user_id: &str,
@@ -248,25 +243,52 @@ pub fn enrol_code(
             "the code must live longer than 0 hours".into(),
         ));
     }
+    checked_id("user id", user_id)?;
+    let relay_url = checked_relay_url(relay_url)?;
     let code = auth::new_enrolment_code();
     let hash = auth::enrolment_code_hash(&code).expect("a new code is valid");
     let expires_at = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    let link = format!(
+        "wardcheck://enrol?relay={}&code={}",
+        percent_encode(relay_url),
+        code
+    );
+    let qr = QrCode::new(link.as_bytes())
+        .map_err(|_| AdminError::Invalid("the enrolment link does not fit in a QR code".into()))?
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build();
     store
         .create_enrolment_code(&hash, user_id, now, expires_at)
         .map_err(|err| match err {
             StoreError::UnknownUser => AdminError::UnknownUser(user_id.to_owned()),
             other => AdminError::Store(other),
         })?;
-    let link = format!(
-        "wardcheck://enrol?relay={}&code={}",
-        percent_encode(relay_url.trim_end_matches('/')),
-        code
-    );
     Ok(EnrolmentCode {
         code,
         expires_at,
         link,
+        qr,
     })
+}
+
+/// `url` without its trailing `/`, if it is an `http(s)://` URL of at most
+/// [`MAX_RELAY_URL_BYTES`] with no spaces or control characters.
+fn checked_relay_url(url: &str) -> Result<&str, AdminError> {
+    let url = url.trim_end_matches('/');
+    let valid = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= MAX_RELAY_URL_BYTES
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(url)
+    } else {
+        Err(AdminError::Invalid(format!(
+            "the relay URL must be http:// or https://, at most {MAX_RELAY_URL_BYTES} bytes, \
+             without spaces"
+        )))
+    }
 }
 
 /// `admin device list`: a table.
@@ -327,8 +349,17 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Left-aligned columns, two spaces apart.
+/// Left-aligned columns, two spaces apart. A cell stored before names were checked shows
+/// its control characters and bidirectional overrides escaped.
 fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|cell| names::printable(&cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -399,7 +430,13 @@ mod tests {
         let err = add_unit(&store, "x", "X", UnitKind::Ward, Some("kt-city")).map(|_| ());
         assert!(err.is_ok());
         let err = add_unit(&store, "bad id", "X", UnitKind::Province, None).unwrap_err();
-        assert!(matches!(err, AdminError::Invalid(_)));
+        assert!(matches!(
+            err,
+            AdminError::Refused {
+                what: "unit id",
+                ..
+            }
+        ));
         locate_unit(&store, "ngo-may", 14.35, 108.0, 1500.0).unwrap();
         assert_eq!(store.unit_locations().unwrap()["ngo-may"].radius_m, 1500.0);
         let err = locate_unit(&store, "nowhere", 14.0, 108.0, 10.0).unwrap_err();
@@ -486,6 +523,110 @@ mod tests {
             revoke_device(&store, "d-2", now),
             Err(AdminError::UnknownDevice(_))
         ));
+    }
+
+    /// The number of enrolment codes stored.
+    fn stored_codes(dir: &tempfile::TempDir) -> i64 {
+        rusqlite::Connection::open(dir.path().join("data/relay.sqlite3"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM enrolment_codes", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn names_that_would_break_a_table_are_refused_before_anything_is_stored() {
+        let (_dir, store) = store();
+        tree(&store);
+        for (name, reason) in [
+            ("Ngô\u{1b}[2J Mây", NameError::Control),
+            ("line\nbreak", NameError::Control),
+            ("ward \u{202E}reversed", NameError::Bidi),
+            ("isolate \u{2066}x", NameError::Bidi),
+        ] {
+            let err = add_unit(&store, "w", name, UnitKind::Ward, Some("kt")).unwrap_err();
+            assert!(
+                matches!(err, AdminError::Refused { what: "unit name", reason: r } if r == reason),
+                "{name:?}: {err}"
+            );
+            let err = add_user(&store, "u", name, Role::Officer, "ngo-may", None).unwrap_err();
+            assert!(matches!(
+                err,
+                AdminError::Refused {
+                    what: "user name",
+                    ..
+                }
+            ));
+        }
+        let long = "x".repeat(names::MAX_NAME_CHARS + 1);
+        let err = add_unit(&store, "w", &long, UnitKind::Ward, Some("kt")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the unit name is longer than 100 characters"
+        );
+        let err = add_unit(&store, "w", "W", UnitKind::Ward, Some("k\nt")).unwrap_err();
+        assert!(matches!(
+            err,
+            AdminError::Refused {
+                what: "parent unit id",
+                ..
+            }
+        ));
+        let err = add_user(&store, "u", "U", Role::Officer, "ngo\u{1b}", None).unwrap_err();
+        assert!(matches!(
+            err,
+            AdminError::Refused {
+                what: "unit id",
+                ..
+            }
+        ));
+        let err = add_unit(&store, "w", "\u{7}", UnitKind::Ward, Some("kt")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the unit name holds a control character (such as a newline or ESC)"
+        );
+        let units = list_units(&store).unwrap();
+        assert_eq!(units.lines().count(), 4, "{units}");
+        assert_eq!(list_users(&store).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn a_relay_url_that_cannot_make_a_qr_code_stores_no_code() {
+        let (dir, store) = store();
+        tree(&store);
+        add_user(&store, "a", "Officer A", Role::Officer, "ngo-may", None).unwrap();
+        let ttl = Duration::from_secs(3600);
+        let long = format!("https://relay.example/{}", "é".repeat(2000));
+        for url in [
+            long.as_str(),
+            "ftp://relay.example",
+            "https://relay example",
+        ] {
+            let err = enrol_code(&store, "a", ttl, url, 0).unwrap_err();
+            assert!(matches!(err, AdminError::Invalid(_)), "{url}: {err}");
+        }
+        let err = enrol_code(&store, "a\nb", ttl, "https://relay.example", 0).unwrap_err();
+        assert!(matches!(
+            err,
+            AdminError::Refused {
+                what: "user id",
+                ..
+            }
+        ));
+        assert_eq!(stored_codes(&dir), 0);
+        // The longest URL allowed, all of it percent-encoded, still makes a QR code.
+        let longest = format!("https://{}", "é".repeat((MAX_RELAY_URL_BYTES - 8) / 2));
+        let code = enrol_code(&store, "a", ttl, &longest, 0).unwrap();
+        assert!(code.qr.contains('▀') || code.qr.contains('▄'));
+        assert_eq!(stored_codes(&dir), 1);
+    }
+
+    #[test]
+    fn names_stored_before_the_checks_print_escaped() {
+        let text = table(
+            &["ID", "NAME"],
+            vec![vec!["d".into(), "a\u{1b}[2J\nb".into()]],
+        );
+        assert_eq!(text, "ID  NAME\nd   a\\u{1b}[2J\\u{a}b\n");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod console;
 pub mod documents;
 pub mod error;
 pub mod metrics;
+pub mod names;
 pub mod revocation;
 mod routes;
 pub mod serve;

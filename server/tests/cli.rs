@@ -338,6 +338,87 @@ fn admin_then_serve_then_sigterm() {
     assert!(status.success(), "exit status {status:?}");
 }
 
+/// Fails with a message on standard error, without a panic; returns the message.
+fn run_refused(data: &Path, args: &[&str]) -> String {
+    let output = run(data, args);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success(), "{args:?} was accepted");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn admin_refuses_names_that_break_its_tables_and_urls_that_make_no_qr_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let province = ["admin", "unit", "add", "--id", "kt", "--kind", "province"];
+    run_ok(&data, &[&province[..], &["--name", "Kon Tum"]].concat());
+    for name in [
+        "Kon Tum\u{1b}[2J",
+        "two\nlines",
+        "\u{202E}mut noK",
+        "\u{2067}isolated",
+        &"x".repeat(101),
+    ] {
+        let args = [
+            "admin", "unit", "add", "--id", "w", "--kind", "ward", "--parent", "kt", "--name", name,
+        ];
+        let stderr = run_refused(&data, &args);
+        assert!(stderr.starts_with("error: the unit name "), "{stderr}");
+        let args = [
+            "admin",
+            "user",
+            "add",
+            "--id",
+            "u",
+            "--role",
+            "supervisor",
+            "--unit",
+            "kt",
+            "--name",
+            name,
+        ];
+        let stderr = run_refused(&data, &args);
+        assert!(stderr.starts_with("error: the user name "), "{stderr}");
+    }
+    assert_eq!(run_ok(&data, &["admin", "unit", "list"]).lines().count(), 2);
+    assert_eq!(run_ok(&data, &["admin", "user", "list"]).lines().count(), 1);
+
+    let user = [
+        "admin",
+        "user",
+        "add",
+        "--id",
+        "sup",
+        "--role",
+        "supervisor",
+        "--unit",
+        "kt",
+    ];
+    run_ok(&data, &[&user[..], &["--name", "Giám sát viên"]].concat());
+    let long_url = format!("https://relay.example/{}", "é".repeat(2000));
+    let enrol = [
+        "admin",
+        "device",
+        "enrol-code",
+        "--user",
+        "sup",
+        "--relay-url",
+    ];
+    let stderr = run_refused(&data, &[&enrol[..], &[long_url.as_str()]].concat());
+    assert!(
+        stderr.starts_with("error: the relay URL must be"),
+        "{stderr}"
+    );
+    let codes: i64 = rusqlite::Connection::open(data.join("relay.sqlite3"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM enrolment_codes", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(codes, 0, "a refused enrolment code was stored");
+    let printed = run_ok(&data, &[&enrol[..], &["https://relay.example"]].concat());
+    assert!(printed.contains("wardcheck://enrol?relay=https%3A%2F%2Frelay.example&code="));
+}
+
 #[test]
 fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();

@@ -287,7 +287,7 @@ impl Assessment {
 
     /// Loads an assessment from saved bytes (a snapshot, optionally followed by chunks).
     pub fn load(bytes: &[u8]) -> Result<Self> {
-        Self::from_automerge(Automerge::load(bytes)?)
+        untrusted(|| Self::from_automerge(Automerge::load(bytes)?))
     }
 
     /// Wraps a document received from elsewhere, checking that it is an assessment.
@@ -349,7 +349,7 @@ impl Assessment {
     /// Returns how many changes were new.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<usize> {
         let mut incoming = self.doc.fork();
-        let added = incoming.load_incremental(bytes)?;
+        let added = untrusted(|| Ok(incoming.load_incremental(bytes)?))?;
         // Refuse to take in something that no longer reads as an assessment.
         read::check_schema(&incoming)?;
         self.doc = incoming.with_actor(self.doc.get_actor().clone());
@@ -382,7 +382,7 @@ impl Assessment {
         }
         let mut incoming_state = state.clone();
         let mut incoming = self.doc.fork();
-        incoming.receive_sync_message(&mut incoming_state, message)?;
+        untrusted(|| Ok(incoming.receive_sync_message(&mut incoming_state, message)?))?;
         read::check_schema(&incoming)?;
         self.doc = incoming.with_actor(self.doc.get_actor().clone());
         *state = incoming_state;
@@ -392,14 +392,15 @@ impl Assessment {
     /// Applies a peer's sync message as it comes, checking nothing: for a copy that the
     /// caller checks next and drops if it refuses it (the relay runs the change policy,
     /// which says why, where [`Assessment::receive_sync_message`] only knows that the
-    /// result no longer reads). On error the copy may hold part of the message.
+    /// result no longer reads). On error the copy may hold part of the message, or be
+    /// broken (see [`untrusted`]): drop it.
     pub fn receive_sync_message_unchecked(
         &mut self,
         state: &mut automerge::sync::State,
         message: automerge::sync::Message,
     ) -> Result<()> {
         use automerge::sync::SyncDoc;
-        Ok(self.doc.receive_sync_message(state, message)?)
+        untrusted(|| Ok(self.doc.receive_sync_message(state, message)?))
     }
 
     /// Whether `doc` holds a whole assessment: the schema and every piece of the template
@@ -635,6 +636,18 @@ impl Assessment {
     fn criterion_child(&self, doc: &impl ReadDoc, criterion: &str, key: &str) -> Result<ObjId> {
         Shape.criterion_child(doc, criterion, key)
     }
+}
+
+/// Runs `f`, which feeds Automerge bytes from elsewhere: a panic inside it becomes
+/// [`Error::Malformed`]. automerge 0.12's column decoder still panics on some malformed
+/// chunks (found by fuzzing: `tests/fuzz-crashers/`); a panic is caught where the bytes
+/// come in, and the caller drops whatever `f` was changing, which may be left half-way.
+pub fn untrusted<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Malformed(
+            "Automerge could not read these bytes".into(),
+        ))
+    })
 }
 
 /// Navigation through the schema's fixed objects, usable on the document and inside a

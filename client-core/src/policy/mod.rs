@@ -161,7 +161,11 @@ pub fn check(doc: &Assessment, since: &[ChangeHash], writer: &Writer) -> Result<
         if change.is_empty() {
             return Err(malformed("change", "it has no operations"));
         }
-        bounded("a change (operations)", change.len(), limits::OPS_PER_CHANGE)?;
+        bounded(
+            "a change (operations)",
+            change.len(),
+            limits::OPS_PER_CHANGE,
+        )?;
     }
     let changes: Vec<ExpandedChange> = changes.iter().map(|change| change.decode()).collect();
     if changes.is_empty() {

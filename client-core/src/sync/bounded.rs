@@ -42,6 +42,7 @@ pub const SOCKET_READ_BUFFER: usize = DEFAULT_MESSAGE_BUDGET + 4 * 1024;
 /// Otherwise (a peer that has not said what it has, or does not read bundles) Automerge's
 /// own message goes out, split if it is too big.
 pub fn generate_bounded(doc: &Automerge, state: &mut State, budget: usize) -> Vec<Message> {
+    super::bloom::forget_unusable_filters(state);
     let sent_before: BTreeSet<ChangeHash> = state.sent_hashes.clone();
     let known = known_peer_heads(doc, state);
     if let Some(heads) = &known {

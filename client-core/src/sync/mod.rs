@@ -14,6 +14,7 @@
 //! The wire format is automerge-repo v1 ([`wire`]): CBOR `join`/`peer` handshake, then
 //! `request`/`sync`/`doc-unavailable` per document, so automerge-repo peers can sync too.
 
+mod bloom;
 mod bounded;
 mod session;
 pub mod wire;

@@ -263,7 +263,10 @@ impl Session {
                 if !self.handshake_done {
                     return Err(SessionError::Unexpected("sync"));
                 }
-                let message = Message::decode(&data).map_err(|_| SessionError::BadSyncMessage)?;
+                let decode =
+                    || Message::decode(&data).map_err(|e| crate::Error::Malformed(e.to_string()));
+                let message =
+                    crate::doc::untrusted(decode).map_err(|_| SessionError::BadSyncMessage)?;
                 self.on_sync(document_id, message, host)?;
             }
             WireMessage::DocUnavailable {

@@ -12,6 +12,9 @@ use crate::doc::DocumentId;
 /// The protocol version this implementation speaks.
 pub const PROTOCOL_VERSION: &str = "1";
 
+/// Most entries of a `join`'s `supportedProtocolVersions` kept; the rest are read past.
+const MAX_PROTOCOL_VERSIONS: usize = 16;
+
 /// What a peer says about itself in `join` and `peer`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeerMetadata {
@@ -146,16 +149,7 @@ impl WireMessage {
                 "message" => f.message = Some(d.str()?.to_owned()),
                 "reason" => f.reason = Some(d.str()?.to_owned()),
                 "data" => f.data = Some(d.bytes()?.to_vec()),
-                "supportedProtocolVersions" => {
-                    let n = d
-                        .array()?
-                        .ok_or(WireError::Cbor("indefinite array".into()))?;
-                    let mut versions = Vec::new();
-                    for _ in 0..n.min(16) {
-                        versions.push(d.str()?.to_owned());
-                    }
-                    f.versions = Some(versions);
-                }
+                "supportedProtocolVersions" => f.versions = Some(decode_versions(&mut d)?),
                 "peerMetadata" => f.metadata = decode_metadata(&mut d)?,
                 _ => d.skip()?,
             }
@@ -332,6 +326,24 @@ impl WireMessage {
     }
 }
 
+/// The first [`MAX_PROTOCOL_VERSIONS`] versions of the array; later entries are skipped
+/// so that the fields after the array are read from the right place.
+fn decode_versions(d: &mut Decoder<'_>) -> Result<Vec<String>, WireError> {
+    let n = d
+        .array()?
+        .ok_or(WireError::Cbor("indefinite array".into()))?;
+    let mut versions = Vec::new();
+    // Each entry takes at least one byte, so a lying count ends at the frame's end.
+    for i in 0..n {
+        if i < MAX_PROTOCOL_VERSIONS as u64 {
+            versions.push(d.str()?.to_owned());
+        } else {
+            d.skip()?;
+        }
+    }
+    Ok(versions)
+}
+
 fn decode_metadata(d: &mut Decoder<'_>) -> Result<Option<PeerMetadata>, WireError> {
     if d.datatype()? != Type::Map {
         d.skip()?;
@@ -460,6 +472,36 @@ mod tests {
             WireMessage::decode(&e.into_writer()),
             Err(WireError::Cbor(_))
         ));
+    }
+
+    #[test]
+    fn a_long_version_list_keeps_its_bound_and_the_fields_after_it() {
+        let mut e = Encoder::new(Vec::new());
+        e.map(4).unwrap();
+        e.str("type").unwrap().str("join").unwrap();
+        let versions = MAX_PROTOCOL_VERSIONS + 4;
+        e.str("supportedProtocolVersions")
+            .unwrap()
+            .array(versions as u64)
+            .unwrap();
+        for v in 0..versions {
+            e.str(&v.to_string()).unwrap();
+        }
+        e.str("senderId").unwrap().str("phone").unwrap();
+        e.str("peerMetadata").unwrap().map(1).unwrap();
+        e.str("isEphemeral").unwrap().bool(true).unwrap();
+        let expected: Vec<String> = (0..MAX_PROTOCOL_VERSIONS).map(|v| v.to_string()).collect();
+        assert_eq!(
+            WireMessage::decode(&e.into_writer()),
+            Ok(WireMessage::Join {
+                sender_id: "phone".into(),
+                supported_protocol_versions: expected,
+                peer_metadata: Some(PeerMetadata {
+                    storage_id: None,
+                    is_ephemeral: true,
+                }),
+            })
+        );
     }
 
     proptest! {

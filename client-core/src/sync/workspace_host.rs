@@ -83,9 +83,12 @@ impl SyncHost for WorkspaceHost<'_> {
             };
         }
         let fetching = self.fetching.entry(*doc).or_default();
-        fetching
-            .receive_sync_message(state, message)
-            .map_err(|_| HostError::Unavailable)?;
+        let received = crate::doc::untrusted(|| Ok(fetching.receive_sync_message(state, message)?));
+        if received.is_err() {
+            // What it holds may be broken: start this document over.
+            self.fetching.remove(doc);
+            return Err(HostError::Unavailable);
+        }
         // Complete yet? A partial document does not read as an assessment.
         match Assessment::from_automerge(fetching.clone()) {
             Ok(assessment) if assessment.id().ok() == Some(*doc) => {

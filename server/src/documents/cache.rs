@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::Automerge;
-use wardcheck_core::doc::{Assessment, DocumentId};
+use wardcheck_core::doc::{Assessment, DocumentId, untrusted};
 
 use super::DocError;
 use crate::store::RelayStore;
@@ -118,12 +118,14 @@ impl DocCache {
         let Some(stored) = store.document(id)? else {
             return Ok(None);
         };
-        let corrupt = |e: &dyn std::fmt::Display| DocError::Corrupt(e.to_string());
-        let mut doc = Automerge::load(&stored.snapshot).map_err(|e| corrupt(&e))?;
-        for chunk in &stored.chunks {
-            doc.load_incremental(chunk).map_err(|e| corrupt(&e))?;
-        }
-        let assessment = Assessment::from_automerge(doc).map_err(|e| corrupt(&e))?;
+        let assessment = untrusted(|| {
+            let mut doc = Automerge::load(&stored.snapshot)?;
+            for chunk in &stored.chunks {
+                doc.load_incremental(chunk)?;
+            }
+            Assessment::from_automerge(doc)
+        })
+        .map_err(|e| DocError::Corrupt(e.to_string()))?;
         let mut bytes = stored.snapshot.len() + stored.chunks.iter().map(Vec::len).sum::<usize>();
         if stored.chunks.len() > COMPACT_AFTER_CHUNKS {
             let snapshot = assessment.save();

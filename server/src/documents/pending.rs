@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Automerge, ChangeHash};
-use wardcheck_core::doc::{Assessment, DocumentId};
+use wardcheck_core::doc::{Assessment, DocumentId, untrusted};
 use wardcheck_core::sync::generate_bounded;
 
 use super::cache::lock;
@@ -117,7 +117,9 @@ impl PendingPushes {
         if device_bytes + pending.bytes > DEVICE_BYTES {
             return Err(PushError::TooLarge);
         }
-        if pending.doc.receive_sync_message(state, message).is_err() {
+        // A failure (or a panic inside Automerge) drops the push: it may be broken.
+        let received = untrusted(|| Ok(pending.doc.receive_sync_message(state, message)?));
+        if received.is_err() {
             return Err(PushError::Unavailable);
         }
         if Assessment::is_complete(&pending.doc) {

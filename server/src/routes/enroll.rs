@@ -16,6 +16,7 @@ use wardcheck_core::photo::PublicKey;
 use crate::AppState;
 use crate::auth::{self, Role};
 use crate::error::{AppError, AppJson};
+use crate::names;
 use crate::store::{NewDevice, StoreError, now_ms};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -38,9 +39,6 @@ struct EnrolResponse {
     unit_id: String,
 }
 
-/// Longest device name accepted, in characters.
-const MAX_DEVICE_NAME: usize = 100;
-
 async fn enroll(
     State(state): State<AppState>,
     AppJson(request): AppJson<EnrolRequest>,
@@ -50,16 +48,13 @@ async fn enroll(
         "invalid_public_key",
         "public_key must be an ed25519 public key as 64 hex digits",
     ))?;
-    let name = request.device_name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_DEVICE_NAME
-        || name.chars().any(char::is_control)
-    {
-        return Err(AppError::unprocessable(
+    let name = names::name(&request.device_name).map_err(|_| {
+        AppError::unprocessable(
             "invalid_device_name",
-            "device_name must be 1 to 100 printable characters",
-        ));
-    }
+            "device_name must be 1 to 100 characters, without control characters or \
+             bidirectional overrides",
+        )
+    })?;
     let code_hash = auth::enrolment_code_hash(&request.code).ok_or(AppError::Unauthorized)?;
     let token = auth::new_token();
     let device = NewDevice {
@@ -200,13 +195,16 @@ mod tests {
             assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{key}");
             assert_eq!(reply.json()["code"], "invalid_public_key");
         }
-        let reply = relay
-            .send(json_request(
-                Request::post("/v1/enroll"),
-                json!({"code": code, "device_name": " ", "public_key": public_key()}),
-            ))
-            .await;
-        assert_eq!(reply.json()["code"], "invalid_device_name");
+        // A name that would reorder or break `admin device list`'s table.
+        for name in [" ", "phone\u{202E}enohp", "a\u{1b}[2Jb"] {
+            let reply = relay
+                .send(json_request(
+                    Request::post("/v1/enroll"),
+                    json!({"code": code, "device_name": name, "public_key": public_key()}),
+                ))
+                .await;
+            assert_eq!(reply.json()["code"], "invalid_device_name", "{name:?}");
+        }
         // The code still works.
         assert_eq!(
             relay.send(enrol_request(&code, &public_key())).await.status,
