@@ -15,6 +15,7 @@
 //! `request`/`sync`/`doc-unavailable` per document, so automerge-repo peers can sync too.
 
 mod bounded;
+mod inflation;
 mod session;
 pub mod wire;
 mod workspace_host;
@@ -23,6 +24,7 @@ pub use automerge::sync::{Message as SyncMessage, State as SyncState};
 pub use bounded::{
     DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, generate_bounded,
 };
+pub use inflation::{InflationError, check_inflation};
 pub use session::{DocStatus, HostError, Session, SessionError, Side, SyncHost};
 pub use workspace_host::WorkspaceHost;
 #[cfg(test)]
