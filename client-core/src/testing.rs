@@ -1,5 +1,6 @@
 //! Builders for tests: deterministic camera-like photos, with or without EXIF, a sample
-//! unit, and signed evidence records that need no image processing.
+//! unit, signed evidence records that need no image processing, and an Automerge change
+//! compressed to a thousandth of what it inflates to (a sync message bomb).
 //!
 //! The pictures are gradients with a few large shapes, so that resizing, orientation
 //! and perceptual hashes have something real to work on; each seed draws a different
@@ -366,6 +367,56 @@ pub fn self_signed_certificate(dir: &Path) -> Option<(PathBuf, PathBuf)> {
         eprintln!("skipped: openssl is not available to make a test certificate");
         None
     }
+}
+
+/// A compressed change chunk (Automerge's chunk type 2) that inflates to `change` followed
+/// by `extra` zero bytes (a change's "extra bytes", which Automerge reads and keeps): a
+/// valid change, `change` as it applies, about `extra / 1000` bytes long. The bytes are
+/// deflated and hashed as they are produced, never held whole. Chunk layout: see
+/// `crate::sync::inflation`.
+pub fn compressed_change_bomb(change: &automerge::Change, extra: usize) -> Vec<u8> {
+    use std::io::Write;
+
+    use sha2::Digest;
+
+    fn uleb(mut value: u64, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push((value & 0x7f) as u8 | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+    let raw = change.raw_bytes();
+    // Magic (4), checksum (4), type (1), then the body's length: its last byte is < 0x80.
+    let length_bytes = raw[9..].iter().take_while(|&&b| b >= 0x80).count() + 1;
+    let body = &raw[9 + length_bytes..];
+    // The checksum is the start of the SHA-256 of the uncompressed chunk's type, length
+    // and body (automerge `src/storage/chunk.rs`, `hash`).
+    let mut prefix = vec![1];
+    uleb((body.len() + extra) as u64, &mut prefix);
+    let mut hash = sha2::Sha256::new();
+    hash.update(&prefix);
+    let mut deflate =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut feed = |bytes: &[u8]| {
+        hash.update(bytes);
+        deflate.write_all(bytes).expect("deflating into memory");
+    };
+    feed(body);
+    let block = [0u8; 64 * 1024];
+    let mut left = extra;
+    while left > 0 {
+        let n = left.min(block.len());
+        feed(&block[..n]);
+        left -= n;
+    }
+    let deflated = deflate.finish().expect("deflating into memory");
+    let mut chunk = raw[..4].to_vec();
+    chunk.extend_from_slice(&hash.finalize()[..4]);
+    chunk.push(2);
+    uleb(deflated.len() as u64, &mut chunk);
+    chunk.extend_from_slice(&deflated);
+    chunk
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The sync endpoint under attack or misuse: no token, a revoked device, garbage frames,
-//! valid CBOR with wrong fields, an oversized message. Each gets a clear refusal and the
-//! relay keeps serving everyone else.
+//! valid CBOR with wrong fields, an oversized message, a decompression bomb. Each gets a
+//! clear refusal and the relay keeps serving everyone else.
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::{Assessment, DocumentId};
 use wardcheck_core::model::{Action, Author, Status};
 use wardcheck_core::policy::Refusal;
-use wardcheck_core::testing::signed_evidence;
+use wardcheck_core::testing::{compressed_change_bomb, signed_evidence};
 use wardcheck_core::transport::RefusedDocument;
 
 use harness::Relay;
@@ -89,8 +89,9 @@ fn the_sync_endpoint_needs_a_valid_unrevoked_token_and_revocation_closes_it() {
     assert_eq!(open(&relay.url, Some(&enrolment.token)).err(), Some(401));
 }
 
-/// Sends `join` and waits for the relay's answer, which must be `peer`.
-fn join(socket: &mut Socket, sender: &str) {
+/// Sends `join` and waits for the relay's answer, which must be `peer`; returns the
+/// relay's peer id.
+fn join(socket: &mut Socket, sender: &str) -> String {
     let join = WireMessage::Join {
         sender_id: sender.into(),
         supported_protocol_versions: vec!["1".into()],
@@ -102,7 +103,106 @@ fn join(socket: &mut Socket, sender: &str) {
             break WireMessage::decode(&frame).unwrap();
         }
     };
-    assert!(matches!(answer, WireMessage::Peer { .. }), "{answer:?}");
+    match answer {
+        WireMessage::Peer { sender_id, .. } => sender_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The peak resident memory of process `pid` (`VmHWM`), in bytes, after resetting it to
+/// the current one where Linux allows.
+fn peak_rss_after_reset(pid: u32) -> usize {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    peak_rss(pid)
+}
+
+/// The peak resident memory of process `pid` (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_without_being_inflated() {
+    const MB: usize = 1 << 20;
+    let relay = Relay::start();
+    populate(&relay);
+    let officer = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let colleague = Phone::enrol(&relay, &relay.url, "officer-a2");
+    let ws = &officer.workspace;
+    let id = ws
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    officer.sync();
+    // A modified app writes a real change (a note), carrying 1 GiB of zeros as extra
+    // bytes: 1 MB deflated, a valid change that Automerge would inflate and keep.
+    let mut doc = Assessment::load(&ws.export_document(&id).unwrap()).unwrap();
+    let by = Author::new("officer-a1", ws.device_id());
+    doc.set_note("c01", "from the bomb", &by, 9).unwrap();
+    let change = doc.automerge().get_last_local_change().unwrap();
+    let bomb = compressed_change_bomb(&change, 1024 * MB);
+    assert!(bomb.len() < 2 * MB, "{} bytes", bomb.len());
+    let message = automerge::sync::Message {
+        heads: doc.heads(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: bomb.into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+
+    let pid = relay.pid().unwrap();
+    let before = peak_rss_after_reset(pid);
+    let token = ws.enrolment().unwrap().unwrap().token;
+    let mut socket = open(&relay.url, Some(&token)).unwrap();
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        // Without the bound the relay works for a minute, then closes the connection.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+    }
+    let relay_id = join(&mut socket, "attacker");
+    let sync = WireMessage::Sync {
+        sender_id: "attacker".into(),
+        target_id: relay_id,
+        document_id: id,
+        data: message.encode(),
+    };
+    socket.send(Message::Binary(sync.encode().into())).unwrap();
+    let answer = loop {
+        if let Message::Binary(frame) = socket.read().unwrap() {
+            break WireMessage::decode(&frame).unwrap();
+        }
+    };
+    let grown = peak_rss(pid).saturating_sub(before);
+    match answer {
+        WireMessage::DocUnavailable {
+            document_id,
+            reason: Some(reason),
+            ..
+        } => {
+            assert_eq!(document_id, id);
+            assert!(reason.contains("inflate to more than"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        grown < 200 * MB,
+        "the relay's peak memory grew by {} MB",
+        grown / MB
+    );
+
+    // The relay keeps serving: its health, and the honest syncs.
+    let health = ureq::get(&format!("{}/healthz", relay.url)).call().unwrap();
+    assert_eq!(health.status(), 200);
+    ws.set_note(&id, "c02", "after the bomb").unwrap();
+    officer.sync();
+    colleague.sync();
+    let view = colleague.workspace.view(&id).unwrap();
+    assert_eq!(view.criteria[0].note, "");
+    assert_eq!(view.criteria[1].note, "after the bomb");
 }
 
 #[test]

@@ -16,6 +16,7 @@
 
 mod bloom;
 mod bounded;
+mod inflation;
 mod session;
 pub mod wire;
 mod workspace_host;
@@ -24,6 +25,7 @@ pub use automerge::sync::{Message as SyncMessage, State as SyncState};
 pub use bounded::{
     DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, generate_bounded,
 };
+pub use inflation::{InflationError, check_inflation};
 pub use session::{DocStatus, HostError, Session, SessionError, Side, SyncHost};
 pub use workspace_host::WorkspaceHost;
 #[cfg(test)]

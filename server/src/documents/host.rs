@@ -8,6 +8,8 @@
 //! - **Authority**: every change goes in through the [`Intake`], under the change
 //!   policy; a refused one is told to the device as `doc-unavailable` with the reason,
 //!   and the connection goes on with its other documents.
+//! - **Bounded inflation**: a message whose changes would inflate past
+//!   [`MAX_INFLATED_MESSAGE_BYTES`] is refused before Automerge inflates them.
 //! - **Durability before acknowledgement**: changes are stored before the reply that
 //!   carries the new heads is generated; if storing fails the session ends.
 
@@ -19,10 +21,10 @@ use automerge::sync::{Message, State};
 use wardcheck_core::doc::{Assessment, DocumentId};
 use wardcheck_core::model::Role;
 use wardcheck_core::policy::Writer;
-use wardcheck_core::sync::{HostError, SyncHost};
+use wardcheck_core::sync::{HostError, SyncHost, check_inflation};
 
 use super::pending::PushError;
-use super::{DocCache, DocError, Intake, PendingPushes, SharedDoc};
+use super::{DocCache, DocError, Intake, MAX_INFLATED_MESSAGE_BYTES, PendingPushes, SharedDoc};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::store::RelayStore;
@@ -174,6 +176,17 @@ impl SyncHost for RelayHost {
         state: &mut State,
         message: Message,
     ) -> Result<(), HostError> {
+        // Before any document or pending push sees it: Automerge inflates it whole.
+        if let Err(e) = check_inflation(message.changes.iter(), MAX_INFLATED_MESSAGE_BYTES) {
+            tracing::warn!(
+                document = %id,
+                user = %self.user,
+                device = %self.device,
+                reason = %e,
+                "refused a sync message"
+            );
+            return Err(HostError::Refused(e.to_string()));
+        }
         match self.open(id)? {
             Some(stored) => self.receive_stored(id, &stored, state, message),
             // A document the relay does not have: only a peer that has it can push it.
@@ -184,8 +197,10 @@ impl SyncHost for RelayHost {
 
 #[cfg(test)]
 mod tests {
+    use automerge::sync::MessageVersion;
     use wardcheck_core::model::{Action, Author, Status};
     use wardcheck_core::sync::DEFAULT_MESSAGE_BUDGET;
+    use wardcheck_core::testing::compressed_change_bomb;
 
     use super::*;
     use crate::documents::testing::{assessment, stored};
@@ -331,6 +346,38 @@ mod tests {
                 "from the second phone".into()
             )
         );
+    }
+
+    #[tokio::test]
+    async fn changes_that_would_inflate_past_the_bound_are_refused_before_any_document() {
+        let relay = TestRelay::new();
+        let mut phone = assessment("ngo-may");
+        let id = phone.id().unwrap();
+        phone
+            .set_note("c01", "a note", &Author::new("officer-a", "phone"), 1)
+            .unwrap();
+        let change = phone.automerge().get_last_local_change().unwrap();
+        // A valid change, 64 KB as sent.
+        let bomb = compressed_change_bomb(&change, MAX_INFLATED_MESSAGE_BYTES);
+        let message = Message {
+            heads: phone.heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: bomb.into(),
+            flags: None,
+            version: MessageVersion::V1,
+        };
+        let reason = "the changes inflate to more than 67108864 bytes";
+        let mut host = host(&relay, "officer-a", Role::Officer);
+        // As a new document: no push is started.
+        let refused = host.receive(&id, &mut State::new(), message.clone());
+        assert_eq!(refused, Err(HostError::Refused(reason.into())));
+        assert_eq!(relay.state.pending.heads("officer-a-phone", &id), None);
+        // Into the stored document: nothing changes.
+        stored(&relay.state.store, "ngo-may");
+        let refused = host.receive(&id, &mut State::new(), message);
+        assert_eq!(refused, Err(HostError::Refused(reason.into())));
+        assert_eq!(status(&relay, &id), (Status::NotStarted, String::new()));
     }
 
     #[tokio::test]
