@@ -17,6 +17,8 @@
 //! shutdown_grace_secs = 10             # how long in-flight requests may finish
 //! cached_documents = 512               # assessments kept in memory for sync (LRU)
 //! sync_sessions = 64                   # connections syncing at once (default 32 per core)
+//! header_read_timeout_secs = 10        # a request head, or the wait for the next one
+//! connections_per_address = 256        # open connections from one client address
 //! metrics_remote = false               # /metrics only from loopback unless true
 //! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
 //! ```
@@ -57,6 +59,11 @@ pub struct Settings {
     pub cached_documents: Option<usize>,
     /// Connections in their sync phase at once; the others wait their turn.
     pub sync_sessions: Option<usize>,
+    /// How long a connection may take to send a request head, or stay idle between
+    /// requests, seconds.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Open connections from one client address.
+    pub connections_per_address: Option<usize>,
     /// Answer `/metrics` to non-loopback peers too.
     pub metrics_remote: Option<bool>,
     /// Log filter (`RUST_LOG` syntax).
@@ -94,6 +101,12 @@ impl Settings {
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             cached_documents: self.cached_documents.or(lower.cached_documents),
             sync_sessions: self.sync_sessions.or(lower.sync_sessions),
+            header_read_timeout_secs: self
+                .header_read_timeout_secs
+                .or(lower.header_read_timeout_secs),
+            connections_per_address: self
+                .connections_per_address
+                .or(lower.connections_per_address),
             metrics_remote: self.metrics_remote.or(lower.metrics_remote),
             log: self.log.or(lower.log),
         }
@@ -158,6 +171,14 @@ pub struct Config {
     /// Connections in their sync phase at once (default 32 per core); the others wait,
     /// first come first served, before their `join` is answered.
     pub sync_sessions: usize,
+    /// How long a connection may take to send a whole request head, counted from when
+    /// the relay starts waiting for it: on a new connection and between the requests of
+    /// a kept-alive one, so it is the idle timeout too (default 10 s). A TLS handshake
+    /// gets as long.
+    pub header_read_timeout: Duration,
+    /// Open connections from one client address (an IPv6 /64 counts as one); more are
+    /// closed as soon as they are accepted (default 256).
+    pub connections_per_address: usize,
     /// Whether `/metrics` answers non-loopback peers (default false).
     pub metrics_remote: bool,
     /// Log filter (default `info`).
@@ -168,6 +189,28 @@ pub struct Config {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default data folder.
 pub const DEFAULT_DATA: &str = "./wardcheck-data";
+
+/// The defaults of the relay's bounds: every size, time and count a setting can change.
+pub mod defaults {
+    /// `max_blob_bytes`: the largest photo accepted.
+    pub const MAX_BLOB_BYTES: u64 = 20 * 1024 * 1024;
+    /// `max_json_bytes`: the largest JSON (or form) request body.
+    pub const MAX_JSON_BYTES: usize = 64 * 1024;
+    /// `request_timeout_secs`: an ordinary request, body included.
+    pub const REQUEST_TIMEOUT_SECS: u64 = 30;
+    /// `blob_timeout_secs`: one photo upload or download.
+    pub const BLOB_TIMEOUT_SECS: u64 = 600;
+    /// `revocation_poll_ms`.
+    pub const REVOCATION_POLL_MS: u64 = 500;
+    /// `shutdown_grace_secs`: in-flight requests on shutdown.
+    pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+    /// `sync_sessions`, per core.
+    pub const SYNC_SESSIONS_PER_CORE: usize = 32;
+    /// `header_read_timeout_secs`: a request head, and the idle wait for the next one.
+    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    /// `connections_per_address`: high, for phones behind one carrier NAT.
+    pub const CONNECTIONS_PER_ADDRESS: usize = 256;
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -204,25 +247,38 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
             public_url: s.public_url.map(|url| url.trim_end_matches('/').to_owned()),
             tls,
-            max_blob_bytes: s.max_blob_bytes.unwrap_or(20 * 1024 * 1024),
-            max_json_bytes: s.max_json_bytes.unwrap_or(64 * 1024),
-            request_timeout: Duration::from_secs(s.request_timeout_secs.unwrap_or(30)),
-            blob_timeout: Duration::from_secs(s.blob_timeout_secs.unwrap_or(600)),
-            revocation_poll: Duration::from_millis(s.revocation_poll_ms.unwrap_or(500)),
-            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+            max_blob_bytes: s.max_blob_bytes.unwrap_or(defaults::MAX_BLOB_BYTES),
+            max_json_bytes: s.max_json_bytes.unwrap_or(defaults::MAX_JSON_BYTES),
+            request_timeout: secs(s.request_timeout_secs, defaults::REQUEST_TIMEOUT_SECS),
+            blob_timeout: secs(s.blob_timeout_secs, defaults::BLOB_TIMEOUT_SECS),
+            revocation_poll: Duration::from_millis(
+                s.revocation_poll_ms.unwrap_or(defaults::REVOCATION_POLL_MS),
+            ),
+            shutdown_grace: secs(s.shutdown_grace_secs, defaults::SHUTDOWN_GRACE_SECS),
             cached_documents: s
                 .cached_documents
                 .unwrap_or(crate::routes::DEFAULT_CACHED_DOCUMENTS),
             sync_sessions: s.sync_sessions.unwrap_or_else(|| {
-                32 * std::thread::available_parallelism().map_or(2, usize::from)
+                defaults::SYNC_SESSIONS_PER_CORE
+                    * std::thread::available_parallelism().map_or(2, usize::from)
             }),
+            header_read_timeout: secs(
+                s.header_read_timeout_secs,
+                defaults::HEADER_READ_TIMEOUT_SECS,
+            ),
+            connections_per_address: s
+                .connections_per_address
+                .unwrap_or(defaults::CONNECTIONS_PER_ADDRESS),
             metrics_remote: s.metrics_remote.unwrap_or(false),
             log: s.log.unwrap_or_else(|| "info".to_owned()),
         };
         if config.max_blob_bytes == 0 || config.max_json_bytes == 0 {
             return Err(ConfigError::Invalid("size limits must be above zero"));
         }
-        if config.request_timeout.is_zero() || config.blob_timeout.is_zero() {
+        if config.request_timeout.is_zero()
+            || config.blob_timeout.is_zero()
+            || config.header_read_timeout.is_zero()
+        {
             return Err(ConfigError::Invalid("timeouts must be above zero"));
         }
         if config.cached_documents == 0 {
@@ -230,6 +286,11 @@ impl Config {
         }
         if config.sync_sessions == 0 {
             return Err(ConfigError::Invalid("sync_sessions must be at least 1"));
+        }
+        if config.connections_per_address == 0 {
+            return Err(ConfigError::Invalid(
+                "connections_per_address must be at least 1",
+            ));
         }
         if config.revocation_poll < Duration::from_millis(10) {
             return Err(ConfigError::Invalid(
@@ -262,6 +323,11 @@ impl Config {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{addr}")
     }
+}
+
+/// `Some(n)` seconds, or the default.
+fn secs(setting: Option<u64>, default: u64) -> Duration {
+    Duration::from_secs(setting.unwrap_or(default))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::AppState;
@@ -22,6 +23,9 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     /// Blobs stored on disk.
     pub blobs_stored: IntGauge,
+    /// Connections closed as soon as accepted: their address had
+    /// `connections_per_address` open already.
+    pub connections_refused: IntCounter,
 }
 
 impl Metrics {
@@ -51,11 +55,17 @@ impl Metrics {
         .expect("valid metric");
         let blobs_stored =
             IntGauge::new("wardcheck_blobs_stored", "Photo blobs stored").expect("valid metric");
+        let connections_refused = IntCounter::new(
+            "wardcheck_connections_refused_total",
+            "Connections closed at once: too many open from their address",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(open_connections.clone()),
             Box::new(blobs_stored.clone()),
+            Box::new(connections_refused.clone()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }
@@ -65,6 +75,7 @@ impl Metrics {
             latency,
             open_connections,
             blobs_stored,
+            connections_refused,
         }
     }
 
