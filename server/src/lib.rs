@@ -49,8 +49,9 @@ pub use store::RelayStore;
 /// supervisors' web console under `/console/` (see [`console`]).
 ///
 /// Layers, outermost first: tracing (a span per request with method and path, never the
-/// query string, which may hold a token), metrics (per route pattern), authentication
-/// (authenticated areas only), then each area's body limit and timeout.
+/// query string, which may hold a token), the JSON shape of every error
+/// ([`error::json_errors`]), metrics (per route pattern), authentication (authenticated
+/// areas only), then each area's body limit and timeout.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let authenticated = routes::authenticated(&config).route_layer(middleware::from_fn_with_state(
@@ -66,6 +67,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(middleware::from_fn(error::json_errors))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {

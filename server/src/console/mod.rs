@@ -68,9 +68,11 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/console/export/progress.csv", get(export::progress_csv))
         .route("/console/photo/{hash}", get(photos::photo))
         .layer(middleware::from_fn(session::same_origin))
+        .layer(json_limits(config))
+        // The limits' and axum's rejections in the JSON shape, then as pages.
+        .layer(middleware::from_fn(crate::error::json_errors))
         .layer(middleware::from_fn(errors::as_pages))
         .layer(middleware::from_fn(security_headers))
-        .layer(json_limits(config))
 }
 
 /// What the pages may load and who may frame them: only this relay, never inside
