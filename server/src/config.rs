@@ -19,6 +19,7 @@
 //! sync_sessions = 64                   # connections syncing at once (default 32 per core)
 //! header_read_timeout_secs = 10        # a request head, or the wait for the next one
 //! connections_per_address = 256        # open connections from one client address
+//! enrol_per_minute = 30                # enrolment requests per client address
 //! metrics_remote = false               # /metrics only from loopback unless true
 //! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
 //! ```
@@ -64,6 +65,8 @@ pub struct Settings {
     pub header_read_timeout_secs: Option<u64>,
     /// Open connections from one client address.
     pub connections_per_address: Option<usize>,
+    /// Enrolment requests a minute from one client address.
+    pub enrol_per_minute: Option<u32>,
     /// Answer `/metrics` to non-loopback peers too.
     pub metrics_remote: Option<bool>,
     /// Log filter (`RUST_LOG` syntax).
@@ -107,6 +110,7 @@ impl Settings {
             connections_per_address: self
                 .connections_per_address
                 .or(lower.connections_per_address),
+            enrol_per_minute: self.enrol_per_minute.or(lower.enrol_per_minute),
             metrics_remote: self.metrics_remote.or(lower.metrics_remote),
             log: self.log.or(lower.log),
         }
@@ -179,6 +183,9 @@ pub struct Config {
     /// Open connections from one client address (an IPv6 /64 counts as one); more are
     /// closed as soon as they are accepted (default 256).
     pub connections_per_address: usize,
+    /// Enrolment requests a minute from one client (as many at once); more get 429 with
+    /// `Retry-After` (default 30).
+    pub enrol_per_minute: u32,
     /// Whether `/metrics` answers non-loopback peers (default false).
     pub metrics_remote: bool,
     /// Log filter (default `info`).
@@ -210,6 +217,15 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
     /// `connections_per_address`: high, for phones behind one carrier NAT.
     pub const CONNECTIONS_PER_ADDRESS: usize = 256;
+    /// `enrol_per_minute`: a room of phones enrolling behind one address gets through;
+    /// guessing 80-bit codes gets nowhere.
+    pub const ENROL_PER_MINUTE: u32 = 30;
+}
+
+/// Bounds that are not settings: the sizes of the relay's own tables and queues.
+pub mod fixed {
+    /// Clients whose enrolment rate is tracked at once ([`crate::ratelimit`]).
+    pub const RATE_LIMITED_CLIENTS: usize = 10_000;
 }
 
 impl Default for Config {
@@ -269,6 +285,7 @@ impl Config {
             connections_per_address: s
                 .connections_per_address
                 .unwrap_or(defaults::CONNECTIONS_PER_ADDRESS),
+            enrol_per_minute: s.enrol_per_minute.unwrap_or(defaults::ENROL_PER_MINUTE),
             metrics_remote: s.metrics_remote.unwrap_or(false),
             log: s.log.unwrap_or_else(|| "info".to_owned()),
         };
@@ -287,9 +304,9 @@ impl Config {
         if config.sync_sessions == 0 {
             return Err(ConfigError::Invalid("sync_sessions must be at least 1"));
         }
-        if config.connections_per_address == 0 {
+        if config.connections_per_address == 0 || config.enrol_per_minute == 0 {
             return Err(ConfigError::Invalid(
-                "connections_per_address must be at least 1",
+                "connections_per_address and enrol_per_minute must be at least 1",
             ));
         }
         if config.revocation_poll < Duration::from_millis(10) {

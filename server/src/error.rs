@@ -62,6 +62,12 @@ pub enum AppError {
     /// 413.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// 429 with `Retry-After`: too many requests from this client; wait that long.
+    #[error("too many requests; retry later")]
+    RateLimited {
+        /// Seconds until a request would be taken.
+        retry_after_secs: u64,
+    },
     /// 416 with `Content-Range: bytes */<size>`.
     #[error("the requested range is not satisfiable")]
     RangeNotSatisfiable {
@@ -153,6 +159,7 @@ impl AppError {
                 StatusCode::CONFLICT
             }
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -175,6 +182,7 @@ impl AppError {
             AppError::OffsetMismatch { .. } => "offset_mismatch",
             AppError::UploadInProgress { .. } => "upload_in_progress",
             AppError::PayloadTooLarge => "too_large",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             AppError::Unavailable => "unavailable",
             AppError::Internal(_) => "internal",
@@ -218,6 +226,9 @@ impl IntoResponse for AppError {
             }
             AppError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            AppError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }

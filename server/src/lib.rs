@@ -25,6 +25,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod metrics;
+pub mod ratelimit;
 pub mod revocation;
 mod routes;
 pub mod serve;
@@ -59,7 +60,7 @@ pub fn app(state: AppState) -> Router {
         auth::require_principal,
     ));
     Router::new()
-        .merge(routes::public(&config))
+        .merge(routes::public(&state))
         .merge(authenticated)
         .merge(console::router(&config))
         .fallback(routes::not_found)

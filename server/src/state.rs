@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::blobstore::BlobStore;
-use crate::config::Config;
+use crate::config::{Config, fixed};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimit;
 use crate::revocation::Revocations;
 use crate::routes::DocCache;
 use crate::store::{OpenStoreError, RelayStore, StoreResult};
@@ -45,6 +46,8 @@ pub struct AppState {
     /// closes or goes quiet for [`crate::routes::sync::QUIET`], so a long-lived peer holds
     /// none between its syncs.
     pub sync_admission: Arc<tokio::sync::Semaphore>,
+    /// Enrolment requests per client ([`Config::enrol_per_minute`]).
+    pub enrolments: Arc<RateLimit>,
 }
 
 /// The data folder could not be opened.
@@ -74,6 +77,10 @@ impl AppState {
         revocations.spawn_poller(store.clone(), config.revocation_poll);
         let docs = Arc::new(DocCache::new(config.cached_documents));
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.sync_sessions));
+        let enrolments = Arc::new(RateLimit::new(
+            config.enrol_per_minute,
+            fixed::RATE_LIMITED_CLIENTS,
+        ));
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -87,6 +94,7 @@ impl AppState {
                 2 * std::thread::available_parallelism().map_or(2, usize::from),
             )),
             sync_admission,
+            enrolments,
         })
     }
 

@@ -97,3 +97,55 @@ async fn past_its_share_an_address_is_refused_while_others_are_served() {
     let again = raw::request(greedy, port, "GET", "/healthz", &[], b"").await;
     assert_eq!(again.expect("served again").status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_guesses_from_one_address_are_rate_limited() {
+    let relay = Relay::start();
+    let port = relay.port();
+    let guess = |n: u32| {
+        serde_json::json!({
+            "code": format!("{n:04}-QX9D-0RTA-HB4W"),
+            "device_name": "guesser",
+            "public_key": "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        })
+        .to_string()
+    };
+    let json = [("Content-Type", "application/json")];
+    let mut statuses = Vec::new();
+    for n in 0..100 {
+        let answer = raw::request(
+            client(50, 0, 1),
+            port,
+            "POST",
+            "/v1/enroll",
+            &json,
+            guess(n).as_bytes(),
+        )
+        .await
+        .unwrap();
+        if answer.status == 429 {
+            assert_eq!(answer.json()["code"], "rate_limited", "{}", answer.text());
+            let wait: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+        }
+        statuses.push(answer.status);
+    }
+    let tried = statuses.iter().filter(|&&s| s == 401).count();
+    assert_eq!(
+        (tried, statuses.len() - tried),
+        (30, 70),
+        "30 tries a minute, the rest refused: {statuses:?}"
+    );
+    // Another address still gets its tries.
+    let other = raw::request(
+        client(50, 0, 2),
+        port,
+        "POST",
+        "/v1/enroll",
+        &json,
+        guess(0).as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status, 401);
+}

@@ -33,8 +33,8 @@ use crate::config::Config;
 use crate::error::AppError;
 
 /// Routes that need no token.
-pub(crate) fn public(config: &Config) -> Router<AppState> {
-    health::router().merge(enroll::router().layer(json_limits(config)))
+pub(crate) fn public(state: &AppState) -> Router<AppState> {
+    health::router().merge(enroll::router(state).layer(json_limits(&state.config)))
 }
 
 /// Routes behind the authentication layer. The sync WebSocket (`routes/sync.rs`) is

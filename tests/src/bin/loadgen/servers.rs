@@ -46,7 +46,8 @@ pub fn wards(count: usize) -> Vec<Unit> {
 }
 
 /// Per-address bounds high enough for a thousand phones on one address.
-const PER_ADDRESS_BOUNDS_OFF: &str = "connections_per_address = 1000000\n";
+const PER_ADDRESS_BOUNDS_OFF: &str =
+    "connections_per_address = 1000000\nenrol_per_minute = 1000000\n";
 
 /// Starts a relay and enrols `devices_per_ward` devices in each ward (one officer per
 /// ward). Returns the relay and each device's WebSocket URL, ward by ward.
