@@ -20,6 +20,7 @@
 //! header_read_timeout_secs = 10        # a request head, or the wait for the next one
 //! connections_per_address = 256        # open connections from one client address
 //! enrol_per_minute = 30                # enrolment requests per client address
+//! password_checks = 2                  # console passwords checked at once (19 MiB each)
 //! metrics_remote = false               # /metrics only from loopback unless true
 //! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
 //! ```
@@ -67,6 +68,8 @@ pub struct Settings {
     pub connections_per_address: Option<usize>,
     /// Enrolment requests a minute from one client address.
     pub enrol_per_minute: Option<u32>,
+    /// Console passwords checked at once.
+    pub password_checks: Option<usize>,
     /// Answer `/metrics` to non-loopback peers too.
     pub metrics_remote: Option<bool>,
     /// Log filter (`RUST_LOG` syntax).
@@ -111,6 +114,7 @@ impl Settings {
                 .connections_per_address
                 .or(lower.connections_per_address),
             enrol_per_minute: self.enrol_per_minute.or(lower.enrol_per_minute),
+            password_checks: self.password_checks.or(lower.password_checks),
             metrics_remote: self.metrics_remote.or(lower.metrics_remote),
             log: self.log.or(lower.log),
         }
@@ -186,6 +190,9 @@ pub struct Config {
     /// Enrolment requests a minute from one client (as many at once); more get 429 with
     /// `Retry-After` (default 30).
     pub enrol_per_minute: u32,
+    /// Console passwords checked at once, each in its own 19 MiB buffer made once and
+    /// reused (default 2): the relay's memory for sign-ins, whatever comes.
+    pub password_checks: usize,
     /// Whether `/metrics` answers non-loopback peers (default false).
     pub metrics_remote: bool,
     /// Log filter (default `info`).
@@ -220,12 +227,17 @@ pub mod defaults {
     /// `enrol_per_minute`: a room of phones enrolling behind one address gets through;
     /// guessing 80-bit codes gets nowhere.
     pub const ENROL_PER_MINUTE: u32 = 30;
+    /// `password_checks`: 38 MiB of argon2 memory; a check takes ~50 ms of a core.
+    pub const PASSWORD_CHECKS: usize = 2;
 }
 
 /// Bounds that are not settings: the sizes of the relay's own tables and queues.
 pub mod fixed {
     /// Clients whose enrolment rate is tracked at once ([`crate::ratelimit`]).
     pub const RATE_LIMITED_CLIENTS: usize = 10_000;
+    /// Sign-ins waiting for a password check ([`crate::passwords`]); more are answered
+    /// 503 at once.
+    pub const PASSWORD_CHECKS_WAITING: usize = 32;
 }
 
 impl Default for Config {
@@ -286,6 +298,7 @@ impl Config {
                 .connections_per_address
                 .unwrap_or(defaults::CONNECTIONS_PER_ADDRESS),
             enrol_per_minute: s.enrol_per_minute.unwrap_or(defaults::ENROL_PER_MINUTE),
+            password_checks: s.password_checks.unwrap_or(defaults::PASSWORD_CHECKS),
             metrics_remote: s.metrics_remote.unwrap_or(false),
             log: s.log.unwrap_or_else(|| "info".to_owned()),
         };
@@ -304,9 +317,12 @@ impl Config {
         if config.sync_sessions == 0 {
             return Err(ConfigError::Invalid("sync_sessions must be at least 1"));
         }
-        if config.connections_per_address == 0 || config.enrol_per_minute == 0 {
+        if config.connections_per_address == 0
+            || config.enrol_per_minute == 0
+            || config.password_checks == 0
+        {
             return Err(ConfigError::Invalid(
-                "connections_per_address and enrol_per_minute must be at least 1",
+                "connections_per_address, enrol_per_minute and password_checks must be at least 1",
             ));
         }
         if config.revocation_poll < Duration::from_millis(10) {
@@ -333,6 +349,17 @@ impl Config {
         self.public_url
             .clone()
             .unwrap_or_else(|| self.url_for(self.listen))
+    }
+
+    /// Whether browsers reach the relay over HTTPS: TLS here, or an `https` public URL
+    /// (a TLS-terminating proxy in front). The console's cookies are `Secure` then, and
+    /// its forms must come from an `https` origin.
+    pub fn serves_https(&self) -> bool {
+        self.tls.is_some()
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://"))
     }
 
     /// `http(s)://addr`.

@@ -25,6 +25,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod metrics;
+pub mod passwords;
 pub mod ratelimit;
 pub mod revocation;
 mod routes;

@@ -26,6 +26,8 @@ pub struct Metrics {
     /// Connections closed as soon as accepted: their address had
     /// `connections_per_address` open already.
     pub connections_refused: IntCounter,
+    /// Console passwords checked (argon2 verifications run).
+    pub password_checks: IntCounter,
 }
 
 impl Metrics {
@@ -60,12 +62,18 @@ impl Metrics {
             "Connections closed at once: too many open from their address",
         )
         .expect("valid metric");
+        let password_checks = IntCounter::new(
+            "wardcheck_console_password_checks_total",
+            "Console passwords checked",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(open_connections.clone()),
             Box::new(blobs_stored.clone()),
             Box::new(connections_refused.clone()),
+            Box::new(password_checks.clone()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }
@@ -76,6 +84,7 @@ impl Metrics {
             open_connections,
             blobs_stored,
             connections_refused,
+            password_checks,
         }
     }
 

@@ -10,6 +10,7 @@ use crate::blobstore::BlobStore;
 use crate::config::{Config, fixed};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::passwords::PasswordChecks;
 use crate::ratelimit::RateLimit;
 use crate::revocation::Revocations;
 use crate::routes::DocCache;
@@ -48,6 +49,11 @@ pub struct AppState {
     pub sync_admission: Arc<tokio::sync::Semaphore>,
     /// Enrolment requests per client ([`Config::enrol_per_minute`]).
     pub enrolments: Arc<RateLimit>,
+    /// The console's password checks ([`Config::password_checks`] at once).
+    pub passwords: Arc<PasswordChecks>,
+    /// A random key made at start, for what the relay signs and checks itself (the
+    /// console's sign-in form tokens); nothing signed with it outlives a restart.
+    pub signing_key: Arc<[u8; 32]>,
 }
 
 /// The data folder could not be opened.
@@ -77,6 +83,10 @@ impl AppState {
         revocations.spawn_poller(store.clone(), config.revocation_poll);
         let docs = Arc::new(DocCache::new(config.cached_documents));
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.sync_sessions));
+        let passwords = Arc::new(PasswordChecks::new(
+            config.password_checks,
+            metrics.password_checks.clone(),
+        ));
         let enrolments = Arc::new(RateLimit::new(
             config.enrol_per_minute,
             fixed::RATE_LIMITED_CLIENTS,
@@ -95,6 +105,8 @@ impl AppState {
             )),
             sync_admission,
             enrolments,
+            passwords,
+            signing_key: Arc::new(crate::auth::random_bytes()),
         })
     }
 

@@ -9,7 +9,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use harness::Relay;
-use harness::raw;
+use harness::raw::{self, Answer, resident_bytes};
+
+use crate::support::{add_console_supervisor, populate};
+
+const PASSWORD: &str = "mật khẩu giám sát";
 
 /// `127.a.b.c`: a client address of its own on the loopback network.
 fn client(a: u8, b: u8, c: u8) -> Ipv4Addr {
@@ -26,6 +30,139 @@ async fn metric(port: u16, name: &str) -> f64 {
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// One console sign-in from `from`, as a browser does it: the form (and its cookie),
+/// then the post.
+async fn sign_in(from: Ipv4Addr, port: u16, user: &str, password: &str) -> Answer {
+    let page = raw::request(from, port, "GET", "/console/login", &[], b"")
+        .await
+        .expect("the sign-in page");
+    let token = page
+        .cookie("wc_signin")
+        .expect("a sign-in cookie")
+        .to_owned();
+    let cookie = format!("wc_signin={token}");
+    let form = format!(
+        "username={}&password={}&csrf={token}",
+        form_encode(user),
+        form_encode(password)
+    );
+    raw::request(
+        from,
+        port,
+        "POST",
+        "/console/login",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        form.as_bytes(),
+    )
+    .await
+    .expect("an answer to the sign-in")
+}
+
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// A relay with the province's supervisor `giam-sat` (password [`PASSWORD`]).
+fn console_relay() -> Relay {
+    let relay = Relay::start();
+    populate(&relay);
+    add_console_supervisor(&relay, "giam-sat", "Giám sát viên tỉnh", PASSWORD);
+    relay
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_and_repeated_sign_ins_keep_the_relays_memory_bounded() {
+    let relay = console_relay();
+    let (pid, port) = (relay.pid().unwrap(), relay.port());
+    sign_in(client(1, 0, 1), port, "warm-up", "x").await;
+    let before = resident_bytes(pid).unwrap();
+    let mut figures = vec![format!("before: {:.0} MiB", mib(before))];
+    // Three rounds of 100 sign-ins at once, each from 4 addresses (25 names each, under
+    // the per-address lock-out) with names that do not exist: every one would be checked.
+    for round in 0..3u8 {
+        let mut attempts = tokio::task::JoinSet::new();
+        for n in 0..100u8 {
+            let from = client(10 + round, n % 4, 1);
+            attempts.spawn(async move {
+                sign_in(from, port, &format!("nobody-{round}-{n}"), "wrong").await
+            });
+        }
+        let mut busy = 0;
+        while let Some(answer) = attempts.join_next().await {
+            let status = answer.unwrap().status;
+            assert!([401, 503].contains(&status), "a wrong sign-in got {status}");
+            busy += usize::from(status == 503);
+        }
+        let now = resident_bytes(pid).unwrap();
+        figures.push(format!(
+            "after 100 at once #{} ({busy} told to retry): {:.0} MiB",
+            round + 1,
+            mib(now)
+        ));
+    }
+    // One at a time.
+    for n in 0..45 {
+        let answer = sign_in(client(20, 0, 1), port, &format!("one-by-one-{n}"), "x").await;
+        assert_eq!(answer.status, 401);
+    }
+    let after = resident_bytes(pid).unwrap();
+    figures.push(format!("after 45 one at a time: {:.0} MiB", mib(after)));
+    eprintln!("relay RSS under sign-ins: {}", figures.join(", "));
+    // Two argon2 buffers of 19 MiB and the threads around them; before the fix a sign-in
+    // kept ~19 MiB for good (1.5-2.7 GB after 100 at once).
+    assert!(
+        after < before + 150 * 1024 * 1024,
+        "the relay's memory grew with sign-ins: {}",
+        figures.join(", ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_is_locked_out_before_its_sixth_password_is_checked() {
+    let relay = console_relay();
+    let port = relay.port();
+    let checks = "wardcheck_console_password_checks_total";
+    // 40 wrong passwords for one name at once (from one address, under its own limit).
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        attempts.spawn(sign_in(client(30, 0, 1), port, "giam-sat", "wrong"));
+    }
+    let mut statuses = Vec::new();
+    while let Some(answer) = attempts.join_next().await {
+        statuses.push(answer.unwrap().status);
+    }
+    statuses.sort_unstable();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(
+        (statuses.len() - refused, refused),
+        (5, 35),
+        "five wrong passwords are checked, the rest refused: {statuses:?}"
+    );
+    assert_eq!(metric(port, checks).await, 5.0);
+    // Even the right password is refused now, without being checked.
+    let locked = sign_in(client(31, 0, 1), port, "giam-sat", PASSWORD).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.cookie("wc_session").is_none());
+    assert_eq!(metric(port, checks).await, 5.0);
+    // Another name is not affected.
+    add_console_supervisor(&relay, "giam-sat-2", "Giám sát viên 2", PASSWORD);
+    let other = sign_in(client(31, 0, 1), port, "giam-sat-2", PASSWORD).await;
+    assert_eq!(other.status, 303, "{}", other.text());
+    assert_eq!(metric(port, checks).await, 6.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
