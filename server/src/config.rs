@@ -21,6 +21,10 @@
 //! connections_per_address = 256        # open connections from one client address
 //! enrol_per_minute = 30                # enrolment requests per client address
 //! password_checks = 2                  # console passwords checked at once (19 MiB each)
+//! partial_upload_ttl_secs = 172800     # an unfinished upload untouched this long expires
+//! partial_uploads_per_device = 16      # unfinished uploads of one device
+//! partial_bytes_per_device = 167772160 # their declared bytes (160 MiB)
+//! partial_bytes_total = 2147483648     # of all unfinished uploads (2 GiB)
 //! metrics_remote = false               # /metrics only from loopback unless true
 //! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
 //! ```
@@ -30,6 +34,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::store::PartialQuota;
 
 /// One layer of settings (the file, or the flags): every key optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,6 +76,14 @@ pub struct Settings {
     pub enrol_per_minute: Option<u32>,
     /// Console passwords checked at once.
     pub password_checks: Option<usize>,
+    /// How long an unfinished upload may go untouched, seconds.
+    pub partial_upload_ttl_secs: Option<u64>,
+    /// Unfinished uploads of one device.
+    pub partial_uploads_per_device: Option<u32>,
+    /// Declared bytes of one device's unfinished uploads.
+    pub partial_bytes_per_device: Option<u64>,
+    /// Declared bytes of all unfinished uploads.
+    pub partial_bytes_total: Option<u64>,
     /// Answer `/metrics` to non-loopback peers too.
     pub metrics_remote: Option<bool>,
     /// Log filter (`RUST_LOG` syntax).
@@ -115,6 +129,16 @@ impl Settings {
                 .or(lower.connections_per_address),
             enrol_per_minute: self.enrol_per_minute.or(lower.enrol_per_minute),
             password_checks: self.password_checks.or(lower.password_checks),
+            partial_upload_ttl_secs: self
+                .partial_upload_ttl_secs
+                .or(lower.partial_upload_ttl_secs),
+            partial_uploads_per_device: self
+                .partial_uploads_per_device
+                .or(lower.partial_uploads_per_device),
+            partial_bytes_per_device: self
+                .partial_bytes_per_device
+                .or(lower.partial_bytes_per_device),
+            partial_bytes_total: self.partial_bytes_total.or(lower.partial_bytes_total),
             metrics_remote: self.metrics_remote.or(lower.metrics_remote),
             log: self.log.or(lower.log),
         }
@@ -193,6 +217,12 @@ pub struct Config {
     /// Console passwords checked at once, each in its own 19 MiB buffer made once and
     /// reused (default 2): the relay's memory for sign-ins, whatever comes.
     pub password_checks: usize,
+    /// How long an unfinished upload may go untouched before it is deleted (default
+    /// 48 h: a phone offline over a weekend still resumes).
+    pub partial_upload_ttl: Duration,
+    /// The room for unfinished uploads: per device, in count and declared bytes (default
+    /// 16 and 160 MiB), and for all together (default 2 GiB). See [`crate::uploads`].
+    pub partial_quota: PartialQuota,
     /// Whether `/metrics` answers non-loopback peers (default false).
     pub metrics_remote: bool,
     /// Log filter (default `info`).
@@ -229,6 +259,15 @@ pub mod defaults {
     pub const ENROL_PER_MINUTE: u32 = 30;
     /// `password_checks`: 38 MiB of argon2 memory; a check takes ~50 ms of a core.
     pub const PASSWORD_CHECKS: usize = 2;
+    /// `partial_upload_ttl_secs`.
+    pub const PARTIAL_UPLOAD_TTL_SECS: u64 = 48 * 3600;
+    /// `partial_uploads_per_device`: an honest phone uploads one photo at a time and
+    /// resumes what broke off first.
+    pub const PARTIAL_UPLOADS_PER_DEVICE: u32 = 16;
+    /// `partial_bytes_per_device`: eight photos of the largest size.
+    pub const PARTIAL_BYTES_PER_DEVICE: u64 = 8 * MAX_BLOB_BYTES;
+    /// `partial_bytes_total`.
+    pub const PARTIAL_BYTES_TOTAL: u64 = 2 * 1024 * 1024 * 1024;
 }
 
 /// Bounds that are not settings: the sizes of the relay's own tables and queues.
@@ -238,6 +277,10 @@ pub mod fixed {
     /// Sign-ins waiting for a password check ([`crate::passwords`]); more are answered
     /// 503 at once.
     pub const PASSWORD_CHECKS_WAITING: usize = 32;
+    /// The longest wait between two sweeps of expired uploads ([`crate::uploads`]); a
+    /// short `partial_upload_ttl` is swept every half of it.
+    pub const PARTIAL_SWEEP_EVERY_AT_MOST: std::time::Duration =
+        std::time::Duration::from_secs(600);
 }
 
 impl Default for Config {
@@ -299,6 +342,18 @@ impl Config {
                 .unwrap_or(defaults::CONNECTIONS_PER_ADDRESS),
             enrol_per_minute: s.enrol_per_minute.unwrap_or(defaults::ENROL_PER_MINUTE),
             password_checks: s.password_checks.unwrap_or(defaults::PASSWORD_CHECKS),
+            partial_upload_ttl: secs(s.partial_upload_ttl_secs, defaults::PARTIAL_UPLOAD_TTL_SECS),
+            partial_quota: PartialQuota {
+                per_owner: s
+                    .partial_uploads_per_device
+                    .unwrap_or(defaults::PARTIAL_UPLOADS_PER_DEVICE),
+                bytes_per_owner: s
+                    .partial_bytes_per_device
+                    .unwrap_or(defaults::PARTIAL_BYTES_PER_DEVICE),
+                bytes_total: s
+                    .partial_bytes_total
+                    .unwrap_or(defaults::PARTIAL_BYTES_TOTAL),
+            },
             metrics_remote: s.metrics_remote.unwrap_or(false),
             log: s.log.unwrap_or_else(|| "info".to_owned()),
         };
@@ -323,6 +378,17 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "connections_per_address, enrol_per_minute and password_checks must be at least 1",
+            ));
+        }
+        let quota = &config.partial_quota;
+        if config.partial_upload_ttl.is_zero()
+            || quota.per_owner == 0
+            || quota.bytes_per_owner < config.max_blob_bytes
+            || quota.bytes_total < quota.bytes_per_owner
+        {
+            return Err(ConfigError::Invalid(
+                "unfinished uploads need a ttl, at least one per device, room per device for \
+                 the largest photo, and room in all for one device's",
             ));
         }
         if config.revocation_poll < Duration::from_millis(10) {
@@ -386,6 +452,19 @@ mod tests {
         assert_eq!(config.max_blob_bytes, 20 * 1024 * 1024);
         assert_eq!(config.max_json_bytes, 64 * 1024);
         assert_eq!(config.revocation_poll, Duration::from_millis(500));
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.connections_per_address, 256);
+        assert_eq!(config.enrol_per_minute, 30);
+        assert_eq!(config.password_checks, 2);
+        assert_eq!(config.partial_upload_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(
+            config.partial_quota,
+            PartialQuota {
+                per_owner: 16,
+                bytes_per_owner: 160 * 1024 * 1024,
+                bytes_total: 2 * 1024 * 1024 * 1024,
+            }
+        );
         assert_eq!(
             config.database_path(),
             PathBuf::from("./wardcheck-data/relay.sqlite3")
@@ -435,6 +514,36 @@ mod tests {
             ..Settings::default()
         };
         assert!(Config::from_settings(zero).is_err());
+        for unusable in [
+            Settings {
+                partial_bytes_per_device: Some(defaults::MAX_BLOB_BYTES - 1),
+                ..Settings::default()
+            },
+            Settings {
+                partial_bytes_total: Some(defaults::PARTIAL_BYTES_PER_DEVICE - 1),
+                ..Settings::default()
+            },
+            Settings {
+                partial_upload_ttl_secs: Some(0),
+                ..Settings::default()
+            },
+            Settings {
+                header_read_timeout_secs: Some(0),
+                ..Settings::default()
+            },
+            Settings {
+                password_checks: Some(0),
+                ..Settings::default()
+            },
+        ] {
+            assert!(
+                matches!(
+                    Config::from_settings(unusable.clone()),
+                    Err(ConfigError::Invalid(_))
+                ),
+                "{unusable:?}"
+            );
+        }
         let no_sync_places = Settings {
             sync_sessions: Some(0),
             ..Settings::default()

@@ -53,6 +53,14 @@ pub enum AppError {
         /// Bytes the relay holds of this upload.
         current: u64,
     },
+    /// 409: the request contradicts what the relay holds.
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Fixed human-readable text.
+        message: &'static str,
+    },
     /// 409: another upload of the same blob is running; retry later.
     #[error("an upload of this blob is in progress")]
     UploadInProgress {
@@ -77,6 +85,14 @@ pub enum AppError {
     /// 422: well-formed but not acceptable.
     #[error("{message}")]
     Unprocessable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Fixed human-readable text.
+        message: &'static str,
+    },
+    /// 507: no room left for this, for this caller or for everyone.
+    #[error("{message}")]
+    NoRoom {
         /// Stable machine-readable code.
         code: &'static str,
         /// Fixed human-readable text.
@@ -155,14 +171,15 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
-            AppError::OffsetMismatch { .. } | AppError::UploadInProgress { .. } => {
-                StatusCode::CONFLICT
-            }
+            AppError::OffsetMismatch { .. }
+            | AppError::UploadInProgress { .. }
+            | AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NoRoom { .. } => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Rejected { status, .. } => *status,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -173,6 +190,8 @@ impl AppError {
         match self {
             AppError::BadRequest { code, .. }
             | AppError::Unprocessable { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::NoRoom { code, .. }
             | AppError::Rejected { code, .. } => code,
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden => "forbidden",

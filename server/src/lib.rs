@@ -32,11 +32,12 @@ mod routes;
 pub mod serve;
 mod state;
 pub mod store;
+pub mod uploads;
 
 use axum::Router;
 use axum::http::Request;
 use axum::middleware;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use auth::{Principal, Role};
@@ -79,7 +80,11 @@ pub fn app(state: AppState) -> Router {
                         path = %request.uri().path(),
                     )
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // Every answer is logged above with its status, and internal errors with
+                // their details (`AppError`): a refusal by status (503, 507) is no error
+                // of the relay's, and must not flood the log at error level.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .with_state(state)
 }

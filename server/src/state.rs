@@ -70,7 +70,8 @@ pub enum OpenError {
 
 impl AppState {
     /// Opens (creating if needed) the data folder of `config`, and starts the revocation
-    /// poller. Must be called inside a tokio runtime.
+    /// poller and the sweeper of unfinished uploads. Must be called inside a tokio
+    /// runtime.
     pub fn open(config: Config) -> Result<Self, OpenError> {
         create_private_dir(&config.data_dir)?;
         let store = Arc::new(RelayStore::open(&config.database_path())?);
@@ -81,6 +82,8 @@ impl AppState {
             OpenError::Io(io::Error::other(format!("cannot read revocations: {err}")))
         })?;
         revocations.spawn_poller(store.clone(), config.revocation_poll);
+        let config = Arc::new(config);
+        crate::uploads::spawn_sweeper(store.clone(), blobs.clone(), config.clone());
         let docs = Arc::new(DocCache::new(config.cached_documents));
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.sync_sessions));
         let passwords = Arc::new(PasswordChecks::new(
@@ -92,7 +95,7 @@ impl AppState {
             fixed::RATE_LIMITED_CLIENTS,
         ));
         Ok(Self {
-            config: Arc::new(config),
+            config,
             store,
             blobs,
             revocations,

@@ -10,8 +10,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use harness::Relay;
 use harness::raw::{self, Answer, resident_bytes};
+use wardcheck_core::blob::BlobHash;
+use wardcheck_core::doc::Assessment;
+use wardcheck_core::model::Author;
+use wardcheck_core::testing::signed_evidence;
 
-use crate::support::{add_console_supervisor, populate};
+use crate::support::{Phone, add_console_supervisor, populate, template, ward_a};
 
 const PASSWORD: &str = "mật khẩu giám sát";
 
@@ -285,4 +289,110 @@ async fn enrolment_guesses_from_one_address_are_rate_limited() {
     .await
     .unwrap();
     assert_eq!(other.status, 401);
+}
+
+/// `PUT /v1/blobs/{hash}` from `127.60.0.1` with `token`: `total` declared, `body` sent
+/// from `offset`, chunked (no declared length) or not.
+async fn put_blob(
+    port: u16,
+    token: &str,
+    hash: &BlobHash,
+    total: u64,
+    body: &[u8],
+    chunked: bool,
+) -> Answer {
+    let bearer = format!("Bearer {token}");
+    let total = total.to_string();
+    let mut headers = vec![
+        ("Authorization", bearer.as_str()),
+        ("Upload-Length", total.as_str()),
+        ("Upload-Offset", "0"),
+    ];
+    let body = if chunked {
+        headers.push(("Transfer-Encoding", "chunked"));
+        raw::chunked(body, 64 * 1024)
+    } else {
+        body.to_vec()
+    };
+    let path = format!("/v1/blobs/{hash}");
+    raw::request(client(60, 0, 1), port, "PUT", &path, &headers, &body)
+        .await
+        .expect("an answer to the upload")
+}
+
+/// The unfinished uploads on the relay's disk.
+fn partial_files(relay: &Relay) -> usize {
+    std::fs::read_dir(relay.data_dir().join("blobs/partial"))
+        .unwrap()
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_parked_uploads_leave_nothing_for_long() {
+    let relay = Relay::start_with_config("partial_upload_ttl_secs = 4\n");
+    populate(&relay);
+    let port = relay.port();
+    // The officer's own document lists 17 photos that do not exist (a modified phone).
+    let (token, made_up) = tokio::task::block_in_place(|| {
+        let phone = Phone::enrol(&relay, &relay.url, "officer-a1");
+        let ws = &phone.workspace;
+        let id = ws
+            .create_assessment(&ward_a(), "2025", &template())
+            .unwrap();
+        let mut doc = Assessment::load(&ws.export_document(&id).unwrap()).unwrap();
+        let by = Author::new("officer-a1", "phone");
+        let made_up: Vec<BlobHash> = (0..17)
+            .map(|n| {
+                let evidence = signed_evidence(100 + n, &by);
+                doc.add_evidence("c04", &evidence, &by, 1).unwrap();
+                evidence.photo
+            })
+            .collect();
+        ws.import_document(&doc.save()).unwrap();
+        phone.sync();
+        (ws.enrolment().unwrap().unwrap().token, made_up)
+    });
+
+    // A body running past the 20 MiB limit, with no declared length: a JSON 413, and
+    // nothing kept (it used to be a 400 and 20 MiB parked).
+    let limit = 20 * 1024 * 1024;
+    let too_long = vec![7u8; limit + 1024 * 1024];
+    let answer = put_blob(port, &token, &made_up[0], limit as u64, &too_long, true).await;
+    assert_eq!(answer.status, 413, "{}", answer.text());
+    assert_eq!(answer.json()["code"], "too_large");
+    assert_eq!(partial_files(&relay), 0);
+    // Declared past the limit: the same, unread.
+    let answer = put_blob(port, &token, &made_up[0], limit as u64 + 1, b"x", false).await;
+    assert_eq!(
+        (answer.status, answer.json()["code"].clone()),
+        (413, "too_large".into())
+    );
+
+    // Parking: 16 unfinished uploads of 1 MiB each (a few bytes sent), then no more.
+    for hash in &made_up[..16] {
+        let answer = put_blob(port, &token, hash, 1 << 20, b"parked", false).await;
+        assert_eq!(answer.status, 202, "{}", answer.text());
+    }
+    let answer = put_blob(port, &token, &made_up[16], 1 << 20, b"parked", false).await;
+    assert_eq!(answer.status, 507, "{}", answer.text());
+    assert_eq!(answer.json()["code"], "upload_quota");
+    assert_eq!(partial_files(&relay), 16);
+
+    // Abandoned, they expire: swept within the ttl and a half.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while partial_files(&relay) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} unfinished uploads were never swept",
+            partial_files(&relay)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let answer = put_blob(port, &token, &made_up[16], 1 << 20, b"parked", false).await;
+    assert_eq!(
+        answer.status,
+        202,
+        "the quota is free again: {}",
+        answer.text()
+    );
 }

@@ -76,7 +76,10 @@ impl Answer {
 }
 
 /// Sends one request (`Connection: close`) from `from` and reads the whole answer.
-/// `headers` come after `Host`; `Content-Length` is added when there is a body.
+/// `headers` come after `Host`; `Content-Length` is added when there is a body, unless
+/// `headers` say `Transfer-Encoding` (then `body` is sent as it is: see [`chunked`]).
+/// The answer is read while the body is written, so an answer that refuses a body
+/// before its end (and the connection closed on the rest) is still read.
 pub async fn request(
     from: Ipv4Addr,
     port: u16,
@@ -85,21 +88,51 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Answer> {
-    let mut stream = connect(from, port).await?;
-    let mut head =
+    let stream = connect(from, port).await?;
+    let mut message =
         format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        message.push_str(&format!("{name}: {value}\r\n"));
     }
-    if !body.is_empty() {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    let framed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding"));
+    if !body.is_empty() && !framed {
+        message.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
+    message.push_str("\r\n");
+    let mut message = message.into_bytes();
+    message.extend_from_slice(body);
+    let (mut reader, mut writer) = stream.into_split();
+    // The write half is kept until the answer is read: dropping it would half-close
+    // the connection, which the relay takes for a client gone.
+    let writing = tokio::spawn(async move {
+        let written = writer.write_all(&message).await;
+        (writer, written)
+    });
     let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).await?;
-    parse(&bytes).ok_or_else(|| io::Error::other("not an HTTP answer"))
+    let read = reader.read_to_end(&mut bytes).await;
+    // The relay may close the connection on a body it refused: that is not an error.
+    drop(writing.await);
+    match parse(&bytes) {
+        Some(answer) => Ok(answer),
+        None => Err(read.err().unwrap_or_else(|| {
+            let start = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+            io::Error::other(format!("not an HTTP answer: {start:?}"))
+        })),
+    }
+}
+
+/// `body` in the chunked transfer coding, in chunks of `size` bytes.
+pub fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / size * 12 + 8);
+    for chunk in body.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
 }
 
 fn parse(bytes: &[u8]) -> Option<Answer> {
@@ -168,5 +201,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(chunked.body, b"abcde");
+        assert_eq!(unchunk(&super::chunked(b"abcde", 2)).unwrap(), b"abcde");
     }
 }
