@@ -463,7 +463,11 @@ mod tests {
         )
         .unwrap();
         let hash = store.password_hash("c").unwrap().unwrap();
-        assert!(auth::verify_password("long enough", &hash));
+        assert!(crate::passwords::verify_in(
+            "long enough",
+            &hash,
+            &mut Vec::new()
+        ));
 
         let units = list_units(&store).unwrap();
         assert!(units.starts_with("ID"));

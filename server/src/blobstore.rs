@@ -9,6 +9,8 @@
 //! - `partial/abcdef…`: the bytes received so far of an unfinished upload. Its length
 //!   is the offset the next request must continue from. Partial files are not fsynced:
 //!   a crash can only shorten them, and the hash is checked before the rename anyway.
+//!   Which may stay, and how long, is [`crate::uploads`]' business:
+//!   [`BlobStore::partial_hashes`] and [`BlobStore::remove_partial`] serve it.
 //!
 //! One upload per hash runs at a time (a second one gets [`UploadError::Busy`]), so two
 //! requests never append to the same partial file.
@@ -61,7 +63,8 @@ pub enum UploadError {
         /// Bytes held when asked.
         current: u64,
     },
-    /// The body ran past the declared length; what this request appended was dropped.
+    /// The body ran past the declared length; the partial file was deleted (an honest
+    /// client never sends more than it declared).
     #[error("the body is longer than the declared length")]
     TooLong,
     /// All bytes arrived but their SHA-256 is not the address; the partial file was
@@ -185,8 +188,8 @@ impl BlobStore {
                         continue; // trailers
                     };
                     if written + data.len() as u64 > room {
-                        file.flush().await?;
-                        file.set_len(offset).await?;
+                        drop(file);
+                        tokio::fs::remove_file(&partial).await?;
                         return Err(UploadError::TooLong);
                     }
                     file.write_all(data).await?;
@@ -209,6 +212,33 @@ impl BlobStore {
             .await
             .map_err(io::Error::other)??;
         Ok(Upload::Complete)
+    }
+
+    /// The hashes of the unfinished uploads on disk.
+    pub async fn partial_hashes(&self) -> io::Result<Vec<BlobHash>> {
+        let mut hashes = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.partial).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            match entry.file_name().to_str().map(str::parse::<BlobHash>) {
+                Some(Ok(hash)) => hashes.push(hash),
+                // Nothing the relay wrote: leave it to whoever did.
+                _ => tracing::warn!("a file in blobs/partial/ is not an upload"),
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Deletes the unfinished upload of `hash`, unless an upload of it is running right
+    /// now. Whether it was deleted (or was not there).
+    pub async fn remove_partial(&self, hash: &BlobHash) -> io::Result<bool> {
+        let Some(_guard) = self.claim(hash) else {
+            return Ok(false);
+        };
+        match tokio::fs::remove_file(self.partial_path(hash)).await {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(true),
+            Err(err) => Err(err),
+        }
     }
 
     fn claim(&self, hash: &BlobHash) -> Option<UploadGuard<'_>> {
@@ -377,7 +407,7 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn wrong_bytes_are_deleted_and_long_bodies_rolled_back() {
+    async fn wrong_bytes_and_long_bodies_leave_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let hash = BlobHash::of(b"the real photo");
@@ -399,7 +429,32 @@ pub(crate) mod tests {
             .upload(&hash, 4, 14, Body::from("real photo, and more"))
             .await;
         assert!(matches!(outcome, Err(UploadError::TooLong)));
-        assert_eq!(store.partial_size(&hash).await.unwrap(), 4);
+        assert_eq!(store.partial_size(&hash).await.unwrap(), 0);
+        assert!(store.partial_hashes().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn partials_are_listed_and_removed_unless_uploading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let (a, b) = (BlobHash::of(b"a photo"), BlobHash::of(b"b photo"));
+        for hash in [a, b] {
+            let outcome = store.upload(&hash, 0, 7, Body::from("a p")).await;
+            assert_eq!(outcome.unwrap(), Upload::Partial { received: 3 });
+        }
+        std::fs::write(dir.path().join("partial/notes.txt"), "x").unwrap();
+        let mut listed = store.partial_hashes().await.unwrap();
+        listed.sort_by_key(BlobHash::to_hex);
+        let mut expected = vec![a, b];
+        expected.sort_by_key(BlobHash::to_hex);
+        assert_eq!(listed, expected);
+        let uploading = store.claim(&b).unwrap();
+        assert!(store.remove_partial(&a).await.unwrap());
+        assert!(!store.remove_partial(&b).await.unwrap());
+        drop(uploading);
+        assert_eq!(store.partial_size(&a).await.unwrap(), 0);
+        assert_eq!(store.partial_size(&b).await.unwrap(), 3);
+        assert!(store.remove_partial(&a).await.unwrap());
     }
 
     #[tokio::test]

@@ -17,6 +17,14 @@
 //! shutdown_grace_secs = 10             # how long in-flight requests may finish
 //! cached_documents = 512               # assessments kept in memory for sync (LRU)
 //! sync_sessions = 64                   # connections syncing at once (default 32 per core)
+//! header_read_timeout_secs = 10        # a request head, or the wait for the next one
+//! connections_per_address = 256        # open connections from one client address
+//! enrol_per_minute = 30                # enrolment requests per client address
+//! password_checks = 2                  # console passwords checked at once (19 MiB each)
+//! partial_upload_ttl_secs = 172800     # an unfinished upload untouched this long expires
+//! partial_uploads_per_device = 16      # unfinished uploads of one device
+//! partial_bytes_per_device = 167772160 # their declared bytes (160 MiB)
+//! partial_bytes_total = 2147483648     # of all unfinished uploads (2 GiB)
 //! metrics_remote = false               # /metrics only from loopback unless true
 //! log = "info,tower_http=debug"        # like RUST_LOG, which wins when set
 //! ```
@@ -26,6 +34,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::store::PartialQuota;
 
 /// One layer of settings (the file, or the flags): every key optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,6 +67,23 @@ pub struct Settings {
     pub cached_documents: Option<usize>,
     /// Connections in their sync phase at once; the others wait their turn.
     pub sync_sessions: Option<usize>,
+    /// How long a connection may take to send a request head, or stay idle between
+    /// requests, seconds.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Open connections from one client address.
+    pub connections_per_address: Option<usize>,
+    /// Enrolment requests a minute from one client address.
+    pub enrol_per_minute: Option<u32>,
+    /// Console passwords checked at once.
+    pub password_checks: Option<usize>,
+    /// How long an unfinished upload may go untouched, seconds.
+    pub partial_upload_ttl_secs: Option<u64>,
+    /// Unfinished uploads of one device.
+    pub partial_uploads_per_device: Option<u32>,
+    /// Declared bytes of one device's unfinished uploads.
+    pub partial_bytes_per_device: Option<u64>,
+    /// Declared bytes of all unfinished uploads.
+    pub partial_bytes_total: Option<u64>,
     /// Answer `/metrics` to non-loopback peers too.
     pub metrics_remote: Option<bool>,
     /// Log filter (`RUST_LOG` syntax).
@@ -94,6 +121,24 @@ impl Settings {
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             cached_documents: self.cached_documents.or(lower.cached_documents),
             sync_sessions: self.sync_sessions.or(lower.sync_sessions),
+            header_read_timeout_secs: self
+                .header_read_timeout_secs
+                .or(lower.header_read_timeout_secs),
+            connections_per_address: self
+                .connections_per_address
+                .or(lower.connections_per_address),
+            enrol_per_minute: self.enrol_per_minute.or(lower.enrol_per_minute),
+            password_checks: self.password_checks.or(lower.password_checks),
+            partial_upload_ttl_secs: self
+                .partial_upload_ttl_secs
+                .or(lower.partial_upload_ttl_secs),
+            partial_uploads_per_device: self
+                .partial_uploads_per_device
+                .or(lower.partial_uploads_per_device),
+            partial_bytes_per_device: self
+                .partial_bytes_per_device
+                .or(lower.partial_bytes_per_device),
+            partial_bytes_total: self.partial_bytes_total.or(lower.partial_bytes_total),
             metrics_remote: self.metrics_remote.or(lower.metrics_remote),
             log: self.log.or(lower.log),
         }
@@ -158,6 +203,26 @@ pub struct Config {
     /// Connections in their sync phase at once (default 32 per core); the others wait,
     /// first come first served, before their `join` is answered.
     pub sync_sessions: usize,
+    /// How long a connection may take to send a whole request head, counted from when
+    /// the relay starts waiting for it: on a new connection and between the requests of
+    /// a kept-alive one, so it is the idle timeout too (default 10 s). A TLS handshake
+    /// gets as long.
+    pub header_read_timeout: Duration,
+    /// Open connections from one client address (an IPv6 /64 counts as one); more are
+    /// closed as soon as they are accepted (default 256).
+    pub connections_per_address: usize,
+    /// Enrolment requests a minute from one client (as many at once); more get 429 with
+    /// `Retry-After` (default 30).
+    pub enrol_per_minute: u32,
+    /// Console passwords checked at once, each in its own 19 MiB buffer made once and
+    /// reused (default 2): the relay's memory for sign-ins, whatever comes.
+    pub password_checks: usize,
+    /// How long an unfinished upload may go untouched before it is deleted (default
+    /// 48 h: a phone offline over a weekend still resumes).
+    pub partial_upload_ttl: Duration,
+    /// The room for unfinished uploads: per device, in count and declared bytes (default
+    /// 16 and 160 MiB), and for all together (default 2 GiB). See [`crate::uploads`].
+    pub partial_quota: PartialQuota,
     /// Whether `/metrics` answers non-loopback peers (default false).
     pub metrics_remote: bool,
     /// Log filter (default `info`).
@@ -168,6 +233,55 @@ pub struct Config {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default data folder.
 pub const DEFAULT_DATA: &str = "./wardcheck-data";
+
+/// The defaults of the relay's bounds: every size, time and count a setting can change.
+pub mod defaults {
+    /// `max_blob_bytes`: the largest photo accepted.
+    pub const MAX_BLOB_BYTES: u64 = 20 * 1024 * 1024;
+    /// `max_json_bytes`: the largest JSON (or form) request body.
+    pub const MAX_JSON_BYTES: usize = 64 * 1024;
+    /// `request_timeout_secs`: an ordinary request, body included.
+    pub const REQUEST_TIMEOUT_SECS: u64 = 30;
+    /// `blob_timeout_secs`: one photo upload or download.
+    pub const BLOB_TIMEOUT_SECS: u64 = 600;
+    /// `revocation_poll_ms`.
+    pub const REVOCATION_POLL_MS: u64 = 500;
+    /// `shutdown_grace_secs`: in-flight requests on shutdown.
+    pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+    /// `sync_sessions`, per core.
+    pub const SYNC_SESSIONS_PER_CORE: usize = 32;
+    /// `header_read_timeout_secs`: a request head, and the idle wait for the next one.
+    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    /// `connections_per_address`: high, for phones behind one carrier NAT.
+    pub const CONNECTIONS_PER_ADDRESS: usize = 256;
+    /// `enrol_per_minute`: a room of phones enrolling behind one address gets through;
+    /// guessing 80-bit codes gets nowhere.
+    pub const ENROL_PER_MINUTE: u32 = 30;
+    /// `password_checks`: 38 MiB of argon2 memory; a check takes ~50 ms of a core.
+    pub const PASSWORD_CHECKS: usize = 2;
+    /// `partial_upload_ttl_secs`.
+    pub const PARTIAL_UPLOAD_TTL_SECS: u64 = 48 * 3600;
+    /// `partial_uploads_per_device`: an honest phone uploads one photo at a time and
+    /// resumes what broke off first.
+    pub const PARTIAL_UPLOADS_PER_DEVICE: u32 = 16;
+    /// `partial_bytes_per_device`: eight photos of the largest size.
+    pub const PARTIAL_BYTES_PER_DEVICE: u64 = 8 * MAX_BLOB_BYTES;
+    /// `partial_bytes_total`.
+    pub const PARTIAL_BYTES_TOTAL: u64 = 2 * 1024 * 1024 * 1024;
+}
+
+/// Bounds that are not settings: the sizes of the relay's own tables and queues.
+pub mod fixed {
+    /// Clients whose enrolment rate is tracked at once ([`crate::ratelimit`]).
+    pub const RATE_LIMITED_CLIENTS: usize = 10_000;
+    /// Sign-ins waiting for a password check ([`crate::passwords`]); more are answered
+    /// 503 at once.
+    pub const PASSWORD_CHECKS_WAITING: usize = 32;
+    /// The longest wait between two sweeps of expired uploads ([`crate::uploads`]); a
+    /// short `partial_upload_ttl` is swept every half of it.
+    pub const PARTIAL_SWEEP_EVERY_AT_MOST: std::time::Duration =
+        std::time::Duration::from_secs(600);
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -204,25 +318,52 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
             public_url: s.public_url.map(|url| url.trim_end_matches('/').to_owned()),
             tls,
-            max_blob_bytes: s.max_blob_bytes.unwrap_or(20 * 1024 * 1024),
-            max_json_bytes: s.max_json_bytes.unwrap_or(64 * 1024),
-            request_timeout: Duration::from_secs(s.request_timeout_secs.unwrap_or(30)),
-            blob_timeout: Duration::from_secs(s.blob_timeout_secs.unwrap_or(600)),
-            revocation_poll: Duration::from_millis(s.revocation_poll_ms.unwrap_or(500)),
-            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+            max_blob_bytes: s.max_blob_bytes.unwrap_or(defaults::MAX_BLOB_BYTES),
+            max_json_bytes: s.max_json_bytes.unwrap_or(defaults::MAX_JSON_BYTES),
+            request_timeout: secs(s.request_timeout_secs, defaults::REQUEST_TIMEOUT_SECS),
+            blob_timeout: secs(s.blob_timeout_secs, defaults::BLOB_TIMEOUT_SECS),
+            revocation_poll: Duration::from_millis(
+                s.revocation_poll_ms.unwrap_or(defaults::REVOCATION_POLL_MS),
+            ),
+            shutdown_grace: secs(s.shutdown_grace_secs, defaults::SHUTDOWN_GRACE_SECS),
             cached_documents: s
                 .cached_documents
                 .unwrap_or(crate::documents::DEFAULT_CACHED_DOCUMENTS),
             sync_sessions: s.sync_sessions.unwrap_or_else(|| {
-                32 * std::thread::available_parallelism().map_or(2, usize::from)
+                defaults::SYNC_SESSIONS_PER_CORE
+                    * std::thread::available_parallelism().map_or(2, usize::from)
             }),
+            header_read_timeout: secs(
+                s.header_read_timeout_secs,
+                defaults::HEADER_READ_TIMEOUT_SECS,
+            ),
+            connections_per_address: s
+                .connections_per_address
+                .unwrap_or(defaults::CONNECTIONS_PER_ADDRESS),
+            enrol_per_minute: s.enrol_per_minute.unwrap_or(defaults::ENROL_PER_MINUTE),
+            password_checks: s.password_checks.unwrap_or(defaults::PASSWORD_CHECKS),
+            partial_upload_ttl: secs(s.partial_upload_ttl_secs, defaults::PARTIAL_UPLOAD_TTL_SECS),
+            partial_quota: PartialQuota {
+                per_owner: s
+                    .partial_uploads_per_device
+                    .unwrap_or(defaults::PARTIAL_UPLOADS_PER_DEVICE),
+                bytes_per_owner: s
+                    .partial_bytes_per_device
+                    .unwrap_or(defaults::PARTIAL_BYTES_PER_DEVICE),
+                bytes_total: s
+                    .partial_bytes_total
+                    .unwrap_or(defaults::PARTIAL_BYTES_TOTAL),
+            },
             metrics_remote: s.metrics_remote.unwrap_or(false),
             log: s.log.unwrap_or_else(|| "info".to_owned()),
         };
         if config.max_blob_bytes == 0 || config.max_json_bytes == 0 {
             return Err(ConfigError::Invalid("size limits must be above zero"));
         }
-        if config.request_timeout.is_zero() || config.blob_timeout.is_zero() {
+        if config.request_timeout.is_zero()
+            || config.blob_timeout.is_zero()
+            || config.header_read_timeout.is_zero()
+        {
             return Err(ConfigError::Invalid("timeouts must be above zero"));
         }
         if config.cached_documents == 0 {
@@ -230,6 +371,25 @@ impl Config {
         }
         if config.sync_sessions == 0 {
             return Err(ConfigError::Invalid("sync_sessions must be at least 1"));
+        }
+        if config.connections_per_address == 0
+            || config.enrol_per_minute == 0
+            || config.password_checks == 0
+        {
+            return Err(ConfigError::Invalid(
+                "connections_per_address, enrol_per_minute and password_checks must be at least 1",
+            ));
+        }
+        let quota = &config.partial_quota;
+        if config.partial_upload_ttl.is_zero()
+            || quota.per_owner == 0
+            || quota.bytes_per_owner < config.max_blob_bytes
+            || quota.bytes_total < quota.bytes_per_owner
+        {
+            return Err(ConfigError::Invalid(
+                "unfinished uploads need a ttl, at least one per device, room per device for \
+                 the largest photo, and room in all for one device's",
+            ));
         }
         if config.revocation_poll < Duration::from_millis(10) {
             return Err(ConfigError::Invalid(
@@ -257,11 +417,27 @@ impl Config {
             .unwrap_or_else(|| self.url_for(self.listen))
     }
 
+    /// Whether browsers reach the relay over HTTPS: TLS here, or an `https` public URL
+    /// (a TLS-terminating proxy in front). The console's cookies are `Secure` then, and
+    /// its forms must come from an `https` origin.
+    pub fn serves_https(&self) -> bool {
+        self.tls.is_some()
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://"))
+    }
+
     /// `http(s)://addr`.
     pub fn url_for(&self, addr: SocketAddr) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{addr}")
     }
+}
+
+/// `Some(n)` seconds, or the default.
+fn secs(setting: Option<u64>, default: u64) -> Duration {
+    Duration::from_secs(setting.unwrap_or(default))
 }
 
 #[cfg(test)]
@@ -276,6 +452,19 @@ mod tests {
         assert_eq!(config.max_blob_bytes, 20 * 1024 * 1024);
         assert_eq!(config.max_json_bytes, 64 * 1024);
         assert_eq!(config.revocation_poll, Duration::from_millis(500));
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.connections_per_address, 256);
+        assert_eq!(config.enrol_per_minute, 30);
+        assert_eq!(config.password_checks, 2);
+        assert_eq!(config.partial_upload_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(
+            config.partial_quota,
+            PartialQuota {
+                per_owner: 16,
+                bytes_per_owner: 160 * 1024 * 1024,
+                bytes_total: 2 * 1024 * 1024 * 1024,
+            }
+        );
         assert_eq!(
             config.database_path(),
             PathBuf::from("./wardcheck-data/relay.sqlite3")
@@ -325,6 +514,36 @@ mod tests {
             ..Settings::default()
         };
         assert!(Config::from_settings(zero).is_err());
+        for unusable in [
+            Settings {
+                partial_bytes_per_device: Some(defaults::MAX_BLOB_BYTES - 1),
+                ..Settings::default()
+            },
+            Settings {
+                partial_bytes_total: Some(defaults::PARTIAL_BYTES_PER_DEVICE - 1),
+                ..Settings::default()
+            },
+            Settings {
+                partial_upload_ttl_secs: Some(0),
+                ..Settings::default()
+            },
+            Settings {
+                header_read_timeout_secs: Some(0),
+                ..Settings::default()
+            },
+            Settings {
+                password_checks: Some(0),
+                ..Settings::default()
+            },
+        ] {
+            assert!(
+                matches!(
+                    Config::from_settings(unusable.clone()),
+                    Err(ConfigError::Invalid(_))
+                ),
+                "{unusable:?}"
+            );
+        }
         let no_sync_places = Settings {
             sync_sessions: Some(0),
             ..Settings::default()

@@ -6,9 +6,11 @@
 //! logged (inside the request's span) and never sent.
 
 use axum::Json;
+use axum::body::to_bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,11 +41,25 @@ pub enum AppError {
     /// 404.
     #[error("not found")]
     NotFound,
+    /// 405: the route does not take this method (`Allow` says which it takes).
+    #[error("the route does not take this method")]
+    MethodNotAllowed,
+    /// 408: the request (its body included) took longer than the route allows.
+    #[error("the request took too long")]
+    Timeout,
     /// 409 with the current upload offset in `Upload-Offset`.
     #[error("the upload offset does not match")]
     OffsetMismatch {
         /// Bytes the relay holds of this upload.
         current: u64,
+    },
+    /// 409: the request contradicts what the relay holds.
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Fixed human-readable text.
+        message: &'static str,
     },
     /// 409: another upload of the same blob is running; retry later.
     #[error("an upload of this blob is in progress")]
@@ -54,6 +70,12 @@ pub enum AppError {
     /// 413.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// 429 with `Retry-After`: too many requests from this client; wait that long.
+    #[error("too many requests; retry later")]
+    RateLimited {
+        /// Seconds until a request would be taken.
+        retry_after_secs: u64,
+    },
     /// 416 with `Content-Range: bytes */<size>`.
     #[error("the requested range is not satisfiable")]
     RangeNotSatisfiable {
@@ -71,9 +93,27 @@ pub enum AppError {
     /// 422: the change policy refuses the change; its reason names no one.
     #[error("refused: {0}")]
     Refused(wardcheck_core::policy::Refusal),
+    /// 507: no room left for this, for this caller or for everyone.
+    #[error("{message}")]
+    NoRoom {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Fixed human-readable text.
+        message: &'static str,
+    },
     /// 503: the relay is shutting down or overloaded.
     #[error("the relay is unavailable")]
     Unavailable,
+    /// Any other refusal by axum or a layer before a handler ran (see [`json_errors`]).
+    #[error("{message}")]
+    Rejected {
+        /// The status it was answered with.
+        status: StatusCode,
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Fixed human-readable text.
+        message: &'static str,
+    },
     /// 500: logged with its details, answered generically.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -95,6 +135,36 @@ impl AppError {
         AppError::Internal(err.into())
     }
 
+    /// The error answering with `status`, for answers that came without one of ours.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::BAD_REQUEST => {
+                AppError::bad_request("bad_request", "the request is malformed")
+            }
+            StatusCode::UNAUTHORIZED => AppError::Unauthorized,
+            StatusCode::FORBIDDEN => AppError::Forbidden,
+            StatusCode::NOT_FOUND => AppError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => AppError::Timeout,
+            StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                AppError::unprocessable("invalid_request", "the request is not acceptable")
+            }
+            StatusCode::SERVICE_UNAVAILABLE => AppError::Unavailable,
+            status => AppError::Rejected {
+                status,
+                code: if status.is_server_error() {
+                    "internal"
+                } else {
+                    "rejected"
+                },
+                message: status
+                    .canonical_reason()
+                    .unwrap_or("the request was refused"),
+            },
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -102,15 +172,20 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::OffsetMismatch { .. } | AppError::UploadInProgress { .. } => {
-                StatusCode::CONFLICT
-            }
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::OffsetMismatch { .. }
+            | AppError::UploadInProgress { .. }
+            | AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             AppError::Unprocessable { .. } | AppError::Refused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NoRoom { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            AppError::Rejected { status, .. } => *status,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,13 +193,20 @@ impl AppError {
     /// The stable machine-readable code sent as `"code"`.
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::BadRequest { code, .. } | AppError::Unprocessable { code, .. } => code,
+            AppError::BadRequest { code, .. }
+            | AppError::Unprocessable { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::NoRoom { code, .. }
+            | AppError::Rejected { code, .. } => code,
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::Timeout => "timeout",
             AppError::OffsetMismatch { .. } => "offset_mismatch",
             AppError::UploadInProgress { .. } => "upload_in_progress",
             AppError::PayloadTooLarge => "too_large",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             AppError::Refused(_) => "refused",
             AppError::Unavailable => "unavailable",
@@ -170,6 +252,9 @@ impl IntoResponse for AppError {
             AppError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            AppError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
             _ => {}
         }
         response
@@ -211,6 +296,49 @@ impl From<JsonRejection> for AppError {
             _ => AppError::bad_request("bad_json", "the body is not valid JSON"),
         }
     }
+}
+
+/// The largest body of a non-JSON error answer read, for the log.
+const MAX_REJECTION_BODY: usize = 4096;
+
+/// Gives every error answer the JSON shape. Handlers answer with [`AppError`]s already;
+/// axum's own rejections (a path that does not decode, a form that does not parse, a
+/// method the route does not take, a WebSocket request without its upgrade) and the
+/// layers' (body limit, timeout) come as plain text or empty: they become the
+/// [`AppError`] of their status ([`AppError::for_status`]), keeping their headers (`Allow`,
+/// `Retry-After`). JSON and HTML answers, successes, and answers to `HEAD` (which have no
+/// body) pass as they are.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let head = request.method() == Method::HEAD;
+    let response = next.run(request).await;
+    let status = response.status();
+    let typed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with("text/html")
+        });
+    if head || typed || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    if let Ok(text) = to_bytes(body, MAX_REJECTION_BODY).await {
+        tracing::debug!(
+            status = status.as_u16(),
+            reason = %String::from_utf8_lossy(&text),
+            "request rejected before its handler"
+        );
+    }
+    let mut error = AppError::for_status(status).into_response();
+    let set: Vec<_> = error.headers().keys().cloned().collect();
+    for (name, value) in &parts.headers {
+        let about_the_body = name == header::CONTENT_TYPE || name == header::CONTENT_LENGTH;
+        if !about_the_body && !set.contains(name) {
+            error.headers_mut().append(name, value.clone());
+        }
+    }
+    error
 }
 
 /// `axum::Json` whose rejections are [`AppError`]s, so a bad body gets the same JSON

@@ -27,16 +27,19 @@ pub mod documents;
 pub mod error;
 pub mod metrics;
 pub mod names;
+pub mod passwords;
+pub mod ratelimit;
 pub mod revocation;
 mod routes;
 pub mod serve;
 mod state;
 pub mod store;
+pub mod uploads;
 
 use axum::Router;
 use axum::http::Request;
 use axum::middleware;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use auth::{Principal, Role};
@@ -51,8 +54,9 @@ pub use store::RelayStore;
 /// supervisors' web console under `/console/` (see [`console`]).
 ///
 /// Layers, outermost first: tracing (a span per request with method and path, never the
-/// query string, which may hold a token), metrics (per route pattern), authentication
-/// (authenticated areas only), then each area's body limit and timeout.
+/// query string, which may hold a token), the JSON shape of every error
+/// ([`error::json_errors`]), metrics (per route pattern), authentication (authenticated
+/// areas only), then each area's body limit and timeout.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let authenticated = routes::authenticated(&config).route_layer(middleware::from_fn_with_state(
@@ -60,7 +64,7 @@ pub fn app(state: AppState) -> Router {
         auth::require_principal,
     ));
     Router::new()
-        .merge(routes::public(&config))
+        .merge(routes::public(&state))
         .merge(authenticated)
         .merge(console::router(&config))
         .fallback(routes::not_found)
@@ -68,6 +72,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(middleware::from_fn(error::json_errors))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -77,7 +82,11 @@ pub fn app(state: AppState) -> Router {
                         path = %request.uri().path(),
                     )
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // Every answer is logged above with its status, and internal errors with
+                // their details (`AppError`): a refusal by status (503, 507) is no error
+                // of the relay's, and must not flood the log at error level.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .with_state(state)
 }

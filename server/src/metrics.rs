@@ -8,7 +8,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::AppState;
@@ -23,6 +24,11 @@ pub struct Metrics {
     /// Blobs stored on disk.
     pub blobs_stored: IntGauge,
     changes_refused: IntCounterVec,
+    /// Connections closed as soon as accepted: their address had
+    /// `connections_per_address` open already.
+    pub connections_refused: IntCounter,
+    /// Console passwords checked (argon2 verifications run).
+    pub password_checks: IntCounter,
 }
 
 impl Metrics {
@@ -60,12 +66,24 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let connections_refused = IntCounter::new(
+            "wardcheck_connections_refused_total",
+            "Connections closed at once: too many open from their address",
+        )
+        .expect("valid metric");
+        let password_checks = IntCounter::new(
+            "wardcheck_console_password_checks_total",
+            "Console passwords checked",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(open_connections.clone()),
             Box::new(blobs_stored.clone()),
             Box::new(changes_refused.clone()),
+            Box::new(connections_refused.clone()),
+            Box::new(password_checks.clone()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }
@@ -76,6 +94,8 @@ impl Metrics {
             open_connections,
             blobs_stored,
             changes_refused,
+            connections_refused,
+            password_checks,
         }
     }
 

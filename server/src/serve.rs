@@ -1,25 +1,56 @@
-//! Running the relay: binding, HTTP or HTTPS, counting connections, and graceful
+//! Running the relay: binding, HTTP or HTTPS, the connection bounds, and graceful
 //! shutdown on SIGTERM or Ctrl-C.
+//!
+//! One accept loop serves HTTP/1.1 (with upgrades, for the sync WebSocket), over TLS or
+//! not, within these bounds ([`Config`]):
+//!
+//! - **Per address**: at most `connections_per_address` connections open from one client
+//!   ([`Peer::client`]); more are closed as soon as they are accepted (and counted in
+//!   `wardcheck_connections_refused_total`), so that one client cannot hold every socket
+//!   while the others are still served.
+//! - **Header read**: a connection must send a whole request head within
+//!   `header_read_timeout` of the relay starting to wait for it: when it opens, and
+//!   between the requests of a kept-alive connection (so this is the idle timeout too). A
+//!   TLS handshake gets as long. A client that connects and sends nothing, half a head,
+//!   or nothing more after its last answer is closed.
+//! - **HTTP/1.1 only**: HTTP/2 would let an idle connection live on, pinged, with no
+//!   request in flight; the phones and browsers the relay serves speak HTTP/1.1.
+//!
+//! Bodies are bounded by each route's body limit and timeout (`routes`); a sync
+//! WebSocket by its own protocol timers.
 //!
 //! On the shutdown signal, [`crate::AppState::shutdown`] fires (long-lived connections
 //! such as the sync WebSocket close themselves), the listener stops accepting, and
 //! in-flight requests get `shutdown_grace` to finish before the rest are dropped.
 //! SQLite commits once per request, so nothing half-written is left either way.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
-use prometheus::IntGauge;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus::{IntCounter, IntGauge};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::{AppState, app};
+use crate::{AppState, Shutdown, app};
+
+/// How long the accept loop pauses after a failed accept (out of file descriptors, most
+/// likely), instead of spinning.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Starting the server failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +71,18 @@ pub enum ServeError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, CountingListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, CountingListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl Connected<SocketAddr> for Peer {
-    fn connect_info(addr: SocketAddr) -> Self {
-        Peer(addr)
+impl Peer {
+    /// The client a per-address bound counts this peer as: its IPv4 address (also when
+    /// it arrives IPv4-mapped), or the /64 network of an IPv6 address, a subscriber's
+    /// usual allocation, so that one client cannot pose as many.
+    pub fn client(&self) -> IpAddr {
+        match self.0.ip() {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
+            },
+        }
     }
 }
 
@@ -57,7 +91,7 @@ pub struct Bound {
     listener: TcpListener,
     addr: SocketAddr,
     #[cfg(feature = "tls")]
-    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Loads the TLS files (if configured) and binds the listen address. Port 0 picks a
@@ -65,15 +99,7 @@ pub struct Bound {
 pub async fn bind(config: &Config) -> Result<Bound, ServeError> {
     #[cfg(feature = "tls")]
     let tls = match &config.tls {
-        Some(files) => {
-            // One process-wide crypto provider; a second install is harmless.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            Some(
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-                    .await
-                    .map_err(ServeError::Tls)?,
-            )
-        }
+        Some(files) => Some(tls_acceptor(files).map_err(ServeError::Tls)?),
         None => None,
     };
     #[cfg(not(feature = "tls"))]
@@ -88,6 +114,26 @@ pub async fn bind(config: &Config) -> Result<Bound, ServeError> {
         #[cfg(feature = "tls")]
         tls,
     })
+}
+
+/// A TLS acceptor for the certificate chain and key files, offering HTTP/1.1 only.
+#[cfg(feature = "tls")]
+fn tls_acceptor(files: &crate::config::TlsFiles) -> io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(io::Error::other)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(io::Error::other)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))
 }
 
 impl Bound {
@@ -117,56 +163,110 @@ impl Bound {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let shutdown = state.shutdown.clone();
-        let grace = state.config.shutdown_grace;
-        let gauge = state.metrics.open_connections.clone();
         let trigger = shutdown.clone();
         tokio::spawn(async move {
             signal.await;
             trigger.trigger();
         });
-        let make_service = app(state).into_make_service_with_connect_info::<Peer>();
-
-        #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls {
-            let handle = axum_server::Handle::new();
-            let server = axum_server::from_tcp_rustls(self.listener.into_std()?, tls)?
-                .map(|acceptor| acceptor.acceptor(CountingAcceptor(gauge)))
-                .handle(handle.clone())
-                .serve(make_service);
-            let mut server = tokio::spawn(server);
-            tokio::select! {
-                result = &mut server => return Ok(result.map_err(io::Error::other)??),
-                () = shutdown.wait() => {}
-            }
-            tracing::info!("shutting down: finishing in-flight requests");
-            handle.graceful_shutdown(Some(grace));
-            server.await.map_err(io::Error::other)??;
-            return Ok(());
-        }
-
-        let listener = CountingListener {
-            inner: self.listener,
-            gauge,
+        let grace = state.config.shutdown_grace;
+        let admission = Admission::new(&state);
+        let connection = ConnectionSettings {
+            app: app(state.clone()),
+            header_read_timeout: state.config.header_read_timeout,
+            shutdown: shutdown.clone(),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         };
-        let server = axum::serve(listener, make_service)
-            .with_graceful_shutdown(shutdown.wait())
-            .into_future();
-        let mut server = tokio::spawn(server);
-        tokio::select! {
-            result = &mut server => return Ok(result.map_err(io::Error::other)??),
-            () = shutdown.wait() => {}
-        }
-        tracing::info!("shutting down: finishing in-flight requests");
-        match tokio::time::timeout(grace, &mut server).await {
-            Ok(result) => Ok(result.map_err(io::Error::other)??),
-            Err(_) => {
-                tracing::warn!(
-                    grace_secs = grace.as_secs(),
-                    "requests still running after the grace period were dropped"
-                );
-                server.abort();
-                Ok(())
+        let mut open = JoinSet::new();
+        loop {
+            let (stream, addr) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accepting a connection failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                        continue;
+                    }
+                },
+                () = shutdown.wait() => break,
+            };
+            while open.try_join_next().is_some() {}
+            let peer = Peer(addr);
+            if let Some(stream) = admission.admit(stream, peer) {
+                open.spawn(connection.clone().serve(stream, peer));
             }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        let finished =
+            tokio::time::timeout(grace, async { while open.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "requests still running after the grace period were dropped"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What serving one connection needs.
+#[derive(Clone)]
+struct ConnectionSettings {
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: Shutdown,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl ConnectionSettings {
+    /// Serves one accepted connection (after its TLS handshake, if any) until it closes,
+    /// or until the shutdown lets its in-flight request finish.
+    async fn serve(self, stream: Counted<TcpStream>, peer: Peer) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.clone() {
+            let handshake = tokio::time::timeout(self.header_read_timeout, tls.accept(stream));
+            match handshake.await {
+                Ok(Ok(stream)) => self.serve_http(stream, peer).await,
+                Ok(Err(err)) => tracing::debug!(error = %err, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+            return;
+        }
+        self.serve_http(stream, peer).await;
+    }
+
+    async fn serve_http<I>(self, io: I, peer: Peer)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app;
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        let connection = builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(error = %err, "connection ended");
+                }
+                return;
+            }
+            () = self.shutdown.wait() => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "connection ended during shutdown");
         }
     }
 }
@@ -195,52 +295,80 @@ pub fn shutdown_signal() -> io::Result<impl Future<Output = ()> + Send + 'static
     }
 }
 
-/// A TCP listener whose connections count themselves in a gauge while open.
-pub struct CountingListener {
-    inner: TcpListener,
+/// Open connections per client, kept by the accept loop: a table with one entry per
+/// client that has a connection open (so as large as the open connections at most).
+struct Admission {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_address: usize,
     gauge: IntGauge,
+    refused: IntCounter,
 }
 
-impl Listener for CountingListener {
-    type Io = Counted<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = Listener::accept(&mut self.inner).await;
-        (Counted::new(stream, self.gauge.clone()), addr)
+impl Admission {
+    fn new(state: &AppState) -> Self {
+        Self {
+            open: Arc::default(),
+            per_address: state.config.connections_per_address,
+            gauge: state.metrics.open_connections.clone(),
+            refused: state.metrics.connections_refused.clone(),
+        }
     }
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+    /// The stream, counted, if its client has fewer than `connections_per_address` open;
+    /// else `None` (the stream is dropped, which closes it).
+    fn admit(&self, stream: TcpStream, peer: Peer) -> Option<Counted<TcpStream>> {
+        let client = peer.client();
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(client).or_insert(0);
+        if *count >= self.per_address {
+            self.refused.inc();
+            tracing::debug!("a client has too many connections open: one refused");
+            return None;
+        }
+        *count += 1;
+        drop(open);
+        let slot = AddressSlot {
+            open: self.open.clone(),
+            client,
+        };
+        Some(Counted::new(stream, self.gauge.clone(), slot))
     }
 }
 
-/// The same for `axum-server` (the TLS path): counts the TCP stream under the TLS one.
-#[cfg(feature = "tls")]
-#[derive(Clone)]
-struct CountingAcceptor(IntGauge);
+/// One connection's place in [`Admission`]'s table, given back on drop.
+struct AddressSlot {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
 
-#[cfg(feature = "tls")]
-impl<S> axum_server::accept::Accept<TcpStream, S> for CountingAcceptor {
-    type Stream = Counted<TcpStream>;
-    type Service = S;
-    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
-
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        std::future::ready(Ok((Counted::new(stream, self.0.clone()), service)))
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
     }
 }
 
-/// A stream counted in a gauge from creation to drop.
-pub struct Counted<S> {
+/// A stream counted in the open-connections gauge and its client's slots from creation
+/// to drop (under TLS, and through a WebSocket upgrade, which moves the stream on).
+struct Counted<S> {
     inner: S,
     gauge: IntGauge,
+    _slot: AddressSlot,
 }
 
 impl<S> Counted<S> {
-    fn new(inner: S, gauge: IntGauge) -> Self {
+    fn new(inner: S, gauge: IntGauge, slot: AddressSlot) -> Self {
         gauge.inc();
-        Self { inner, gauge }
+        Self {
+            inner,
+            gauge,
+            _slot: slot,
+        }
     }
 }
 
@@ -298,25 +426,150 @@ mod tests {
     use wardcheck_core::blob::BlobHash;
 
     use super::*;
+    use crate::config::Settings;
     use crate::routes::testing::TestRelay;
 
-    #[tokio::test]
-    async fn shutdown_lets_an_in_flight_upload_finish() {
-        let relay = TestRelay::new();
-        let bytes: Vec<u8> = (0..2_000u32).map(|i| (i % 256) as u8).collect();
-        let hash = BlobHash::of(&bytes);
-        relay.document_referencing("ngo-may", &[hash]);
-        let token = relay.token("officer-a");
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..(*relay.state.config).clone()
-        };
-        let bound = bind(&config).await.unwrap();
+    /// A relay with `settings` served on a free loopback port: the relay, its address,
+    /// the stop signal's sender and the server task.
+    async fn serving(
+        settings: Settings,
+    ) -> (
+        TestRelay,
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), ServeError>>,
+    ) {
+        let relay = TestRelay::with(Settings {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..settings
+        });
+        let bound = bind(&relay.state.config).await.unwrap();
         let addr = bound.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(bound.serve(relay.state.clone(), async {
             let _ = stopped.await;
         }));
+        (relay, addr, stop, server)
+    }
+
+    /// A connection to `to` from the loopback address `from`.
+    async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        socket.connect(to).await.unwrap()
+    }
+
+    /// Reads until the relay closes `stream`, at most `within`; what was read, or `None`
+    /// if it stayed open.
+    async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
+        let mut read = Vec::new();
+        let closed = tokio::time::timeout(within, async {
+            let mut buffer = [0u8; 1024];
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => read.extend_from_slice(&buffer[..n]),
+                }
+            }
+        })
+        .await;
+        closed
+            .ok()
+            .map(|()| String::from_utf8_lossy(&read).into_owned())
+    }
+
+    const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n";
+
+    #[test]
+    fn clients_are_addresses_and_ipv6_networks() {
+        let client = |addr: &str| Peer(addr.parse().unwrap()).client().to_string();
+        assert_eq!(client("192.0.2.7:4000"), "192.0.2.7");
+        assert_eq!(client("[::ffff:192.0.2.7]:4000"), "192.0.2.7");
+        assert_eq!(
+            client("[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443"),
+            "2001:db8:1:2::"
+        );
+        assert_eq!(
+            client("[2001:db8:1:2::1]:1"),
+            client("[2001:db8:1:2:ffff::9]:2")
+        );
+    }
+
+    #[tokio::test]
+    async fn silent_half_sent_and_idle_connections_are_closed() {
+        let settings = Settings {
+            header_read_timeout_secs: Some(1),
+            ..Settings::default()
+        };
+        let (relay, addr, _stop, _server) = serving(settings).await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut half = TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"GET /healthz HTTP/1.1\r\nHost: re")
+            .await
+            .unwrap();
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(HEALTHZ).await.unwrap();
+        let mut answer = [0u8; 512];
+        let n = idle.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        assert_eq!(relay.state.metrics.open_connections.get(), 3);
+
+        for (what, stream) in [
+            ("silent", &mut silent),
+            ("half", &mut half),
+            ("idle", &mut idle),
+        ] {
+            let read = read_until_closed(stream, Duration::from_secs(5)).await;
+            assert!(read.is_some(), "the {what} connection stayed open");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(relay.state.metrics.open_connections.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn one_address_gets_its_share_of_connections_and_others_are_served() {
+        let settings = Settings {
+            connections_per_address: Some(3),
+            ..Settings::default()
+        };
+        let (relay, addr, _stop, _server) = serving(settings).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(connect_from([127, 0, 0, 7], addr).await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The fourth from that address is closed without an answer.
+        let mut fourth = connect_from([127, 0, 0, 7], addr).await;
+        let _ = fourth.write_all(HEALTHZ).await;
+        let read = read_until_closed(&mut fourth, Duration::from_secs(2)).await;
+        assert_eq!(
+            read.as_deref(),
+            Some(""),
+            "the fourth connection was served"
+        );
+        assert_eq!(relay.state.metrics.connections_refused.get(), 1);
+        // Another address is served meanwhile.
+        let mut other = connect_from([127, 0, 0, 8], addr).await;
+        other.write_all(HEALTHZ).await.unwrap();
+        let mut answer = [0u8; 512];
+        let n = other.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        // A closed connection gives its place back.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = connect_from([127, 0, 0, 7], addr).await;
+        again.write_all(HEALTHZ).await.unwrap();
+        let n = again.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_an_in_flight_upload_finish() {
+        let (relay, addr, stop, server) = serving(Settings::default()).await;
+        let bytes: Vec<u8> = (0..2_000u32).map(|i| (i % 256) as u8).collect();
+        let hash = BlobHash::of(&bytes);
+        relay.document_referencing("ngo-may", &[hash]);
+        let token = relay.token("officer-a");
 
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let head = format!(

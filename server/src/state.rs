@@ -7,10 +7,12 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::blobstore::BlobStore;
-use crate::config::Config;
+use crate::config::{Config, fixed};
 use crate::documents::{DocCache, Intake, PendingPushes};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::passwords::PasswordChecks;
+use crate::ratelimit::RateLimit;
 use crate::revocation::Revocations;
 use crate::store::{OpenStoreError, RelayStore, StoreResult};
 
@@ -49,6 +51,13 @@ pub struct AppState {
     /// closes or goes quiet for [`crate::routes::sync::QUIET`], so a long-lived peer holds
     /// none between its syncs.
     pub sync_admission: Arc<tokio::sync::Semaphore>,
+    /// Enrolment requests per client ([`Config::enrol_per_minute`]).
+    pub enrolments: Arc<RateLimit>,
+    /// The console's password checks ([`Config::password_checks`] at once).
+    pub passwords: Arc<PasswordChecks>,
+    /// A random key made at start, for what the relay signs and checks itself (the
+    /// console's sign-in form tokens); nothing signed with it outlives a restart.
+    pub signing_key: Arc<[u8; 32]>,
 }
 
 /// The data folder could not be opened.
@@ -65,7 +74,8 @@ pub enum OpenError {
 
 impl AppState {
     /// Opens (creating if needed) the data folder of `config`, and starts the revocation
-    /// poller. Must be called inside a tokio runtime.
+    /// poller and the sweeper of unfinished uploads. Must be called inside a tokio
+    /// runtime.
     pub fn open(config: Config) -> Result<Self, OpenError> {
         create_private_dir(&config.data_dir)?;
         let store = Arc::new(RelayStore::open(&config.database_path())?);
@@ -76,11 +86,21 @@ impl AppState {
             OpenError::Io(io::Error::other(format!("cannot read revocations: {err}")))
         })?;
         revocations.spawn_poller(store.clone(), config.revocation_poll);
+        let config = Arc::new(config);
+        crate::uploads::spawn_sweeper(store.clone(), blobs.clone(), config.clone());
         let docs = Arc::new(DocCache::new(config.cached_documents));
         let intake = Arc::new(Intake::new(store.clone(), docs.clone(), metrics.clone()));
         let sync_admission = Arc::new(tokio::sync::Semaphore::new(config.sync_sessions));
+        let passwords = Arc::new(PasswordChecks::new(
+            config.password_checks,
+            metrics.password_checks.clone(),
+        ));
+        let enrolments = Arc::new(RateLimit::new(
+            config.enrol_per_minute,
+            fixed::RATE_LIMITED_CLIENTS,
+        ));
         Ok(Self {
-            config: Arc::new(config),
+            config,
             store,
             blobs,
             revocations,
@@ -94,6 +114,9 @@ impl AppState {
                 2 * std::thread::available_parallelism().map_or(2, usize::from),
             )),
             sync_admission,
+            enrolments,
+            passwords,
+            signing_key: Arc::new(crate::auth::random_bytes()),
         })
     }
 

@@ -97,10 +97,14 @@ fn assessment(ward: &str, name: &str, first: u64) -> Assessment {
 
 impl Console {
     fn new() -> Self {
+        Self::with(Settings::default())
+    }
+
+    fn with(settings: Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings {
             data: Some(dir.path().join("data")),
-            ..Settings::default()
+            ..settings
         };
         let state = AppState::open(Config::from_settings(settings).unwrap()).unwrap();
         let store = &state.store;
@@ -413,6 +417,130 @@ async fn many_names_tried_from_one_address_lock_that_address_out() {
         .send(from("198.51.100.1:4000", "sup-kt", PASSWORD))
         .await;
     assert_eq!(elsewhere.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn wrong_passwords_at_once_are_counted_before_they_are_checked() {
+    let console = Console::new();
+    let (cookie, token) = console.sign_in_cookie().await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let request = Request::post("/console/login")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "username=sup-kt&password=guess&csrf={token}"
+            )))
+            .unwrap();
+        attempts.spawn(console.app.clone().oneshot(request));
+    }
+    let mut statuses = Vec::new();
+    while let Some(response) = attempts.join_next().await {
+        statuses.push(response.unwrap().unwrap().status().as_u16());
+    }
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((checked, refused), (5, 35), "{statuses:?}");
+    assert_eq!(console.state.metrics.password_checks.get(), 5);
+    // The right password is refused now too, unchecked.
+    let locked = console.try_sign_in("sup-kt", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(console.state.metrics.password_checks.get(), 5);
+    assert!(console.state.passwords.buffers() <= console.state.config.password_checks);
+}
+
+#[tokio::test]
+async fn a_sign_in_token_the_relay_did_not_issue_is_refused() {
+    let console = Console::new();
+    // Cookie and field agree, as a client that chose (or planted) them would make them.
+    for chosen in ["ab".repeat(32), "0".repeat(64), "fixed".into()] {
+        let reply = console
+            .post(
+                "/console/login",
+                &format!("wc_signin={chosen}"),
+                &[
+                    ("username", "sup-kt"),
+                    ("password", PASSWORD),
+                    ("csrf", &chosen),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{chosen}");
+        assert!(reply.cookie("wc_session").is_none());
+    }
+    // A token of another relay (another signing key).
+    let other = Console::new();
+    let (cookie, token) = other.sign_in_cookie().await;
+    let reply = console
+        .post(
+            "/console/login",
+            &cookie,
+            &[
+                ("username", "sup-kt"),
+                ("password", PASSWORD),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(console.state.metrics.password_checks.get(), 0);
+    // The relay's own works.
+    console.sign_in("sup-kt").await;
+}
+
+#[tokio::test]
+async fn the_origin_must_match_in_scheme_too() {
+    let console = Console::with(Settings {
+        public_url: Some("https://relay.example".into()),
+        ..Settings::default()
+    });
+    let (cookie, token) = console.sign_in_cookie().await;
+    let sign_in = |origin: &'static str| {
+        Request::post("/console/login")
+            .header(header::COOKIE, &cookie)
+            .header(header::HOST, "relay.example")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "username=sup-kt&password={}&csrf={token}",
+                encode(PASSWORD)
+            )))
+            .unwrap()
+    };
+    for foreign in [
+        "http://relay.example",
+        "https://relay.example.evil.example",
+        "https://relay.example:8443",
+        "null",
+    ] {
+        let reply = console.send(sign_in(foreign)).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{foreign}");
+    }
+    let reply = console.send(sign_in("https://relay.example")).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert!(
+        reply.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+    // Over plain HTTP, an https origin is another origin.
+    let plain = Console::new();
+    let (cookie, token) = plain.sign_in_cookie().await;
+    let reply = plain
+        .send(
+            Request::post("/console/login")
+                .header(header::COOKIE, &cookie)
+                .header(header::HOST, "relay.example")
+                .header(header::ORIGIN, "https://relay.example")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "username=sup-kt&password=x&csrf={token}"
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -9,9 +9,7 @@
 //! (`CI` set), where it fails. Screenshots of every page go to
 //! `target/console-screenshots/` of the workspace, or to `WARDCHECK_SCREENSHOTS`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use harness::Relay;
@@ -21,7 +19,7 @@ use wardcheck_core::photo::GeoPoint;
 use wardcheck_core::testing::jpeg;
 
 use crate::node;
-use crate::support::{Phone, WARD_A, populate, template, ward_a};
+use crate::support::{Phone, WARD_A, add_console_supervisor, populate, template, ward_a};
 
 /// The browser part takes ~10 s; the deadline is for a loaded CI machine.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(180);
@@ -46,33 +44,6 @@ fn screenshots() -> PathBuf {
         })
 }
 
-/// Adds a supervisor of the province with a console password (read from stdin).
-fn add_console_supervisor(relay: &Relay) {
-    let mut child = Command::new(harness::relay_binary())
-        .arg("admin")
-        .arg("--data")
-        .arg(relay.data_dir())
-        .args([
-            "user",
-            "add",
-            "--id",
-            "giam-sat",
-            "--name",
-            "Giám sát viên tỉnh",
-            "--role",
-            "supervisor",
-            "--unit",
-            "kontum",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the admin command runs");
-    writeln!(child.stdin.take().expect("piped stdin"), "{PASSWORD}").unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 #[test]
 fn a_supervisor_reviews_and_settles_in_the_browser_and_phones_see_it() {
     let mut missing = node::missing_prerequisite(&console_dir(), "playwright-core");
@@ -87,7 +58,7 @@ fn a_supervisor_reviews_and_settles_in_the_browser_and_phones_see_it() {
     }
     let relay = Relay::start();
     populate(&relay);
-    add_console_supervisor(&relay);
+    add_console_supervisor(&relay, "giam-sat", "Giám sát viên tỉnh", PASSWORD);
     relay.admin(&[
         "unit",
         "locate",

@@ -2,6 +2,7 @@
 //! One test binary, topic modules.
 
 mod authority;
+mod bounds;
 mod console;
 mod interop;
 mod load;

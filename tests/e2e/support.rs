@@ -1,6 +1,9 @@
 //! A small world for the tests: a relay with a province, a city, two wards, officers and
 //! a supervisor, and phones (core workspaces) enrolled with it.
 
+use std::io::Write;
+use std::process::{Command, Stdio};
+
 use harness::Relay;
 use harness::proxy::Proxy;
 pub use harness::world::{WARD_A, WARD_B, enrolment_code, populate};
@@ -78,4 +81,27 @@ pub fn ward_b() -> Unit {
 /// The 2024 template (20 criteria).
 pub fn template() -> TemplateKey {
     sample_templates().remove(1).key()
+}
+
+/// Adds a supervisor of the province (`kontum`) with a console password, given to the
+/// admin command on its standard input.
+pub fn add_console_supervisor(relay: &Relay, id: &str, name: &str, password: &str) {
+    let mut child = Command::new(harness::relay_binary())
+        .arg("admin")
+        .arg("--data")
+        .arg(relay.data_dir())
+        .args(["user", "add", "--id", id, "--name", name])
+        .args([
+            "--role",
+            "supervisor",
+            "--unit",
+            "kontum",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the admin command runs");
+    writeln!(child.stdin.take().expect("piped stdin"), "{password}").unwrap();
+    assert!(child.wait().unwrap().success());
 }

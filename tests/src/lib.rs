@@ -3,6 +3,7 @@
 //! fault-injecting proxy between it and the clients.
 
 pub mod proxy;
+pub mod raw;
 pub mod world;
 
 use std::io::{BufRead, BufReader};
@@ -56,7 +57,20 @@ impl Relay {
     /// Starts a relay like [`Relay::start`], with these environment variables (settings
     /// such as `WARDCHECK_SYNC_SESSIONS`), kept on restarts.
     pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), env)
+    }
+
+    /// Starts a relay like [`Relay::start`] with `toml` as its config file (`--config`,
+    /// see `server/src/config.rs`), kept on restarts.
+    pub fn start_with_config(toml: &str) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
+        let file = data.path().join("relay.toml");
+        std::fs::write(&file, toml).expect("the config file is written");
+        let file = file.to_string_lossy().into_owned();
+        Self::start_in(data, &[("WARDCHECK_CONFIG", &file)])
+    }
+
+    fn start_in(data: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let mut relay = Self {
             child: None,
             data,

@@ -25,6 +25,7 @@
 mod docs;
 mod errors;
 mod export;
+mod form_token;
 mod i18n;
 mod layout;
 mod pages;
@@ -48,6 +49,7 @@ use crate::routes::json_limits;
 
 /// The console's routes, and `/` redirecting to it.
 pub fn router(config: &Config) -> Router<AppState> {
+    let https = config.serves_https();
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
         .route("/console", get(|| async { Redirect::to("/console/") }))
@@ -67,10 +69,14 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/console/d/{doc}/evidence.zip", get(export::evidence_zip))
         .route("/console/export/progress.csv", get(export::progress_csv))
         .route("/console/photo/{hash}", get(photos::photo))
-        .layer(middleware::from_fn(session::same_origin))
+        .layer(middleware::from_fn(move |request, next| {
+            session::same_origin(https, request, next)
+        }))
+        .layer(json_limits(config))
+        // The limits' and axum's rejections in the JSON shape, then as pages.
+        .layer(middleware::from_fn(crate::error::json_errors))
         .layer(middleware::from_fn(errors::as_pages))
         .layer(middleware::from_fn(security_headers))
-        .layer(json_limits(config))
 }
 
 /// What the pages may load and who may frame them: only this relay, never inside

@@ -5,18 +5,25 @@
 //!   stored only as its SHA-256, valid [`SESSION_HOURS`] hours.
 //! - **CSRF**: every form carries the session's own random token in a hidden `csrf`
 //!   field, compared in constant time on every POST; the sign-in form, before there is a
-//!   session, uses a random token that must equal the `wc_signin` cookie's. On top,
-//!   [`same_origin`] refuses a POST whose `Origin` is another site.
+//!   session, uses a token that must equal the `wc_signin` cookie's and that the relay
+//!   issued itself, recently ([`super::form_token`]). On top, [`same_origin`] refuses a
+//!   POST whose `Origin` is another site, or this one over another scheme.
 //! - **Lock-out**: after [`MAX_FAILURES`] failed sign-ins with one user name within
 //!   [`FAILURE_WINDOW_MS`], sign-in with it is refused until the failures age out, whether
 //!   the user exists or not; after [`MAX_FAILURES_PER_ADDRESS`] from one client address
-//!   (trying many names), sign-in from it is refused the same way.
+//!   (trying many names), sign-in from it is refused the same way. An attempt is counted
+//!   before its password is checked, in the same transaction as the lock-out check, so
+//!   attempts at once cannot all pass the check: the sixth wrong password for a name is
+//!   never checked, however many come together.
+//! - **Bounded checks**: passwords are checked by [`crate::passwords`], a few at a time
+//!   in reused memory; a sign-in that finds too many waiting gets 503 (and its attempt is
+//!   not counted).
 //! - **Nothing revealed**: a wrong password, an unknown user, a user without a password
 //!   and an officer all get the same answer, after the same argon2 verification (against a
 //!   fixed dummy hash when there is no real one).
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
-use axum::http::header::{COOKIE, HOST, ORIGIN, REFERER, SET_COOKIE};
+use axum::http::header::{COOKIE, HOST, ORIGIN, REFERER, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -26,10 +33,11 @@ use maud::html;
 use serde::Deserialize;
 
 use super::i18n::Lang;
-use super::layout;
+use super::{form_token, layout};
 use crate::AppState;
-use crate::auth::{self, Principal, Role};
+use crate::auth::{self, Principal, Role, constant_time_eq};
 use crate::error::AppError;
+use crate::passwords::Busy;
 use crate::serve::Peer;
 use crate::store::now_ms;
 
@@ -39,6 +47,8 @@ const SESSION_COOKIE: &str = "wc_session";
 const SIGN_IN_COOKIE: &str = "wc_signin";
 /// The language cookie.
 const LANG_COOKIE: &str = "wc_lang";
+/// How long the language choice is kept.
+const LANG_COOKIE_SECS: u64 = 365 * 24 * 3600;
 /// How long a session lasts.
 pub const SESSION_HOURS: i64 = 12;
 /// Failed sign-ins with one user name that lock it out.
@@ -50,6 +60,8 @@ pub const MAX_FAILURES_PER_ADDRESS: u32 = 50;
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Longest user name looked at (longer input is cut, not stored whole).
 const MAX_USERNAME: usize = 64;
+/// What a sign-in refused for too many checks at once says to wait, seconds.
+const BUSY_RETRY_SECS: u32 = 5;
 
 /// An argon2id hash (default parameters) of a random password nobody knows: verified
 /// against when there is no real hash, so that every failed sign-in costs the same.
@@ -135,38 +147,39 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// A `Set-Cookie` value for the console's cookies.
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = state.config.tls.is_some()
-        || state
-            .config
-            .public_url
-            .as_deref()
-            .is_some_and(|url| url.starts_with("https://"));
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: u64) -> HeaderValue {
     let text = format!(
         "{name}={value}; Path=/console; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{}",
-        if secure { "; Secure" } else { "" }
+        if state.config.serves_https() {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     // Names and values are ours: hex tokens and language codes.
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Refuses (403) a POST whose `Origin` header names another host than the request's
-/// `Host`: a second line of defence behind the CSRF tokens and `SameSite` cookies.
-pub async fn same_origin(request: Request, next: Next) -> Result<Response, AppError> {
+/// Refuses (403) a POST whose `Origin` header is not this relay's own origin:
+/// `scheme://Host`, the scheme being `https` when browsers reach the relay over HTTPS
+/// ([`crate::Config::serves_https`]), else `http`. A second line of defence behind the
+/// CSRF tokens and `SameSite` cookies: a page of another site, or of this host over plain
+/// HTTP (where anyone on the path can write one), cannot post to the console.
+pub async fn same_origin(https: bool, request: Request, next: Next) -> Result<Response, AppError> {
     if request.method() == Method::POST {
         let headers = request.headers();
         if let Some(origin) = headers.get(ORIGIN) {
-            let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-            let origin_host = origin
+            let scheme = if https { "https" } else { "http" };
+            let expected = headers
+                .get(HOST)
+                .and_then(|host| host.to_str().ok())
+                .map(|host| format!("{scheme}://{host}"));
+            let same = origin
                 .to_str()
                 .ok()
-                .and_then(|o| o.split_once("://"))
-                .map(|(_, rest)| rest);
-            if host.is_none() || origin_host != host {
+                .zip(expected)
+                .is_some_and(|(origin, expected)| origin.eq_ignore_ascii_case(&expected));
+            if !same {
                 return Err(AppError::Forbidden);
             }
         }
@@ -176,12 +189,18 @@ pub async fn same_origin(request: Request, next: Next) -> Result<Response, AppEr
 
 /// `GET /console/login`: the sign-in form, with a fresh sign-in CSRF token.
 pub async fn sign_in_page(State(state): State<AppState>, lang: Lang) -> Response {
-    let token = auth::new_token();
+    let token = form_token::issue(&state.signing_key, now_secs());
     let mut response = sign_in_form(lang, &token, None).into_response();
+    response.headers_mut().insert(
+        SET_COOKIE,
+        set_cookie(&state, SIGN_IN_COOKIE, &token, form_token::VALID_SECS),
+    );
     response
-        .headers_mut()
-        .insert(SET_COOKIE, set_cookie(&state, SIGN_IN_COOKIE, &token, 3600));
-    response
+}
+
+/// Seconds since the epoch.
+fn now_secs() -> u64 {
+    u64::try_from(now_ms() / 1000).unwrap_or_default()
 }
 
 fn sign_in_form(lang: Lang, csrf: &str, error: Option<&str>) -> maud::Markup {
@@ -214,8 +233,9 @@ pub struct SignInForm {
     csrf: String,
 }
 
-/// `POST /console/login`: checks the form's CSRF token, the lock-out and the password;
-/// on success starts a session and goes to the overview.
+/// `POST /console/login`: checks the form's token, counts the attempt (unless the name or
+/// the address is locked out), checks the password; on success starts a session and goes
+/// to the overview.
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -224,53 +244,52 @@ pub async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> Result<Response, AppError> {
     let pre = cookie(&headers, SIGN_IN_COOKIE).ok_or(AppError::Forbidden)?;
-    if !constant_time_eq(pre.as_bytes(), form.csrf.as_bytes()) {
+    if !constant_time_eq(pre.as_bytes(), form.csrf.as_bytes())
+        || !form_token::is_valid(&state.signing_key, pre, now_secs())
+    {
         return Err(AppError::Forbidden);
     }
     let t = lang.texts();
     let username: String = form.username.trim().chars().take(MAX_USERNAME).collect();
     let now = now_ms();
-    let address = peer.map(|Extension(ConnectInfo(Peer(addr)))| format!("ip:{}", addr.ip()));
-    let (name, from) = (username.clone(), address.clone());
-    let locked = state
+    let address = peer.map(|Extension(ConnectInfo(peer))| format!("ip:{}", peer.client()));
+    let name = username.clone();
+    let attempt = state
         .db(move |store| {
-            let since = now - FAILURE_WINDOW_MS;
-            let by_address = match &from {
-                Some(from) => store.sign_in_failures(from, since)?,
-                None => 0,
-            };
-            Ok(store.sign_in_failures(&name, since)? >= MAX_FAILURES
-                || by_address >= MAX_FAILURES_PER_ADDRESS)
+            let mut limits = vec![(name.as_str(), MAX_FAILURES)];
+            if let Some(address) = &address {
+                limits.push((address.as_str(), MAX_FAILURES_PER_ADDRESS));
+            }
+            store.begin_sign_in(&limits, now - FAILURE_WINDOW_MS, now)
         })
         .await?;
-    if locked {
+    let Some(attempt) = attempt else {
         let page = sign_in_form(lang, pre, Some(t.locked_out));
         return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
-    }
+    };
     let name = username.clone();
-    let account = state.db(move |store| store.console_account(&name)).await?;
-    let password = form.password;
-    let admitted = tokio::task::spawn_blocking(move || {
-        let account = account.filter(|a| a.role != Role::Officer);
-        let hash = account
-            .as_ref()
-            .and_then(|a| a.password_hash.clone())
-            .unwrap_or_else(|| DUMMY_HASH.to_owned());
-        // Always one verification, so time says nothing about who exists.
-        let matches = auth::verify_password(&password, &hash);
-        account.filter(|a| matches && a.password_hash.is_some())
-    })
-    .await?;
-    let Some(account) = admitted else {
-        state
-            .db(move |store| {
-                let names: Vec<&str> = [Some(username.as_str()), address.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                store.record_sign_in_failure(&names, now)
-            })
-            .await?;
+    let account = state
+        .db(move |store| store.console_account(&name))
+        .await?
+        .filter(|account| account.role != Role::Officer);
+    let hash = account
+        .as_ref()
+        .and_then(|account| account.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_owned());
+    // Always one check, so time says nothing about who exists.
+    let matches = match state.passwords.verify(form.password, hash).await {
+        Ok(matches) => matches,
+        Err(Busy) => {
+            state
+                .db(move |store| store.forget_sign_in_attempt(&attempt))
+                .await?;
+            let page = sign_in_form(lang, pre, Some(t.sign_in_busy));
+            let retry = [(RETRY_AFTER, BUSY_RETRY_SECS)];
+            return Ok((StatusCode::SERVICE_UNAVAILABLE, retry, page).into_response());
+        }
+    };
+    let Some(account) = account.filter(|a| matches && a.password_hash.is_some()) else {
+        // The attempt stays counted as a failure.
         let page = sign_in_form(lang, pre, Some(t.sign_in_failed));
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };
@@ -279,13 +298,15 @@ pub async fn sign_in(
     let csrf = auth::new_token();
     let expires = now + SESSION_HOURS * 3600 * 1000;
     state
-        .db(move |store| store.create_console_session(&hash, &account.user_id, &csrf, now, expires))
+        .db(move |store| {
+            store.create_console_session(&hash, &account.user_id, &csrf, &attempt, now, expires)
+        })
         .await?;
     let mut response = Redirect::to("/console/").into_response();
     let headers = response.headers_mut();
     headers.append(
         SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600),
+        set_cookie(&state, SESSION_COOKIE, &token, SESSION_HOURS as u64 * 3600),
     );
     headers.append(SET_COOKIE, set_cookie(&state, SIGN_IN_COOKIE, "", 0));
     Ok(response)
@@ -338,7 +359,7 @@ pub async fn switch_lang(
     let mut response = Redirect::to(back).into_response();
     response.headers_mut().insert(
         SET_COOKIE,
-        set_cookie(&state, LANG_COOKIE, lang.code(), 365 * 24 * 3600),
+        set_cookie(&state, LANG_COOKIE, lang.code(), LANG_COOKIE_SECS),
     );
     Ok(response)
 }
@@ -349,8 +370,9 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_is_a_valid_argon2_hash_of_something_else() {
-        assert!(!auth::verify_password("", DUMMY_HASH));
-        assert!(!auth::verify_password("password", DUMMY_HASH));
+        use crate::passwords::verify_in;
+        assert!(!verify_in("", DUMMY_HASH, &mut Vec::new()));
+        assert!(!verify_in("password", DUMMY_HASH, &mut Vec::new()));
         // Same parameters as real hashes, so verifying it costs the same.
         let real = auth::hash_password("x");
         assert_eq!(real.split('$').nth(3), DUMMY_HASH.split('$').nth(3));
@@ -363,8 +385,5 @@ mod tests {
         assert_eq!(cookie(&headers, "wc_session"), Some("abc"));
         assert_eq!(cookie(&headers, "b"), None);
         assert_eq!(cookie(&headers, "c"), None);
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

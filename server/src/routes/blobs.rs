@@ -7,9 +7,12 @@
 //!   rest). Streamed to disk. Answers: 201 when the last byte arrived and the hash
 //!   matched; 202 with `Upload-Offset` when the body ended early (continue from there);
 //!   200 if the blob was already stored (the body is not read); 409 with the held
-//!   `Upload-Offset` on an offset mismatch or a concurrent upload of the same blob; 413
-//!   if `Upload-Length` is above `max_blob_bytes` or the body runs past it; 422
-//!   `hash_mismatch` (the partial bytes are deleted).
+//!   `Upload-Offset` on an offset mismatch or a concurrent upload of the same blob, 409
+//!   `upload_length_mismatch` if an unfinished upload of it declared another length; 413
+//!   `too_large` if `Upload-Length` is above `max_blob_bytes` or the body runs past it
+//!   (the partial bytes are deleted); 422 `hash_mismatch` (deleted too); 507
+//!   `upload_quota` / `uploads_full` when the caller's unfinished uploads, or everyone's,
+//!   have no room for it ([`crate::uploads`]), before a byte is read.
 //! - `GET /v1/blobs/{sha256}`: the bytes, with `ETag` (the quoted hash) and single-range
 //!   support (`bytes=a-b`, `bytes=a-`, `bytes=-n`: 206 with `Content-Range`;
 //!   unsatisfiable: 416). Multi-range and malformed `Range` headers are ignored (200).
@@ -40,6 +43,8 @@ use crate::blobstore::{Upload, UploadError};
 use crate::config::Config;
 use crate::error::{AppError, AppJson, UPLOAD_OFFSET};
 use crate::routes::{json_limits, timeout};
+use crate::store::{Reservation, now_ms};
+use crate::uploads;
 
 /// The header declaring an upload's total size.
 pub const UPLOAD_LENGTH: &str = "upload-length";
@@ -48,16 +53,15 @@ pub const UPLOAD_LENGTH: &str = "upload-length";
 pub const MAX_MISSING_QUERY: usize = 1000;
 
 pub(crate) fn router(config: &Config) -> Router<AppState> {
-    let body_limit = usize::try_from(config.max_blob_bytes).unwrap_or(usize::MAX);
+    // No body limit layer: an upload's body is bounded by its declared length, which
+    // `max_blob_bytes` bounds (`put_blob`), and running past it is a JSON 413 that leaves
+    // nothing behind, not a broken body.
     let transfer = Router::new()
         .route(
             "/v1/blobs/{sha256}",
             get(get_blob).head(head_blob).put(put_blob),
         )
-        .layer((
-            RequestBodyLimitLayer::new(body_limit),
-            timeout(config.blob_timeout),
-        ));
+        .layer(timeout(config.blob_timeout));
     // 1000 hashes of 64 digits need more than the default JSON limit.
     let mut missing_limits = json_limits(config);
     missing_limits.0 = RequestBodyLimitLayer::new(config.max_json_bytes.max(128 * 1024));
@@ -286,7 +290,7 @@ async fn put_blob(
     body: Body,
 ) -> Result<Response, AppError> {
     let hash = parse_hash(&raw)?;
-    check_scope(&state, principal, hash).await?;
+    check_scope(&state, principal.clone(), hash).await?;
     // Idempotent: a stored blob is not uploaded again, and its body is not read.
     if let Some(size) = state.blobs.stored_size(&hash).await? {
         return Ok(upload_response(StatusCode::OK, &hash, size));
@@ -311,7 +315,17 @@ async fn put_blob(
     {
         return Err(AppError::PayloadTooLarge);
     }
-    match state.blobs.upload(&hash, offset, total, body).await {
+    reserve(&state, &principal, hash, total).await?;
+    let outcome = state.blobs.upload(&hash, offset, total, body).await;
+    let left_nothing = matches!(
+        outcome,
+        Ok(Upload::Complete | Upload::AlreadyStored)
+            | Err(UploadError::TooLong | UploadError::HashMismatch)
+    );
+    if left_nothing {
+        state.db(move |store| store.release_partial(&hash)).await?;
+    }
+    match outcome {
         Ok(Upload::Complete) => {
             state.metrics.blobs_stored.inc();
             Ok(upload_response(StatusCode::CREATED, &hash, total))
@@ -332,6 +346,41 @@ async fn put_blob(
             "the request body broke off; ask HEAD for the offset and resume",
         )),
         Err(err) => Err(AppError::internal(err)),
+    }
+}
+
+/// Reserves room for the caller's upload of `hash` ([`crate::uploads`]): 409 if an
+/// unfinished upload of it declared another length, 507 if there is no room.
+async fn reserve(
+    state: &AppState,
+    principal: &Principal,
+    hash: BlobHash,
+    total: u64,
+) -> Result<(), AppError> {
+    let owner = principal
+        .device_id
+        .clone()
+        .unwrap_or_else(|| principal.user_id.clone());
+    let quota = state.config.partial_quota;
+    let now = now_ms();
+    let live = uploads::live_since(&state.config, now);
+    let reservation = state
+        .db(move |store| store.reserve_partial(&hash, &owner, total, &quota, live, now))
+        .await?;
+    match reservation {
+        Reservation::Granted => Ok(()),
+        Reservation::LengthMismatch => Err(AppError::Conflict {
+            code: "upload_length_mismatch",
+            message: "an unfinished upload of this blob declared another Upload-Length",
+        }),
+        Reservation::OwnerFull => Err(AppError::NoRoom {
+            code: "upload_quota",
+            message: "this device has too many unfinished uploads; finish them or let them expire",
+        }),
+        Reservation::AllFull => Err(AppError::NoRoom {
+            code: "uploads_full",
+            message: "the relay has no room for more unfinished uploads; retry later",
+        }),
     }
 }
 
@@ -375,6 +424,7 @@ async fn missing(
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
+    use std::time::Duration;
 
     use axum::body::{Body, Bytes};
     use axum::http::{Request, StatusCode};
@@ -603,6 +653,10 @@ mod tests {
             .send(put(&s, &token, None, 500, Body::from(photo(600, 6))))
             .await;
         assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(reply.json()["code"], "too_large");
+        // It leaves nothing behind, and no reservation.
+        assert!(relay.state.blobs.partial_hashes().await.unwrap().is_empty());
+        assert!(relay.state.store.reserved_partials().unwrap().is_empty());
         // A PUT without Upload-Length.
         let reply = relay
             .send(
@@ -613,6 +667,120 @@ mod tests {
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert_eq!(reply.json()["code"], "missing_upload_length");
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_a_json_413_that_leaves_nothing() {
+        let settings = Settings {
+            max_blob_bytes: Some(1_000),
+            ..Settings::default()
+        };
+        let bytes = photo(1_000, 12);
+        let a = BlobHash::of(&bytes);
+        let relay = relay_with_settings(&a, &BlobHash::of(b"b"), settings);
+        let token = relay.token("officer-a");
+        // 400 bytes held, then a resumed body that runs on past the declared length.
+        let first = bytes[..400].to_vec();
+        let reply = relay
+            .send(put(&a, &token, None, 1_000, Body::from(first)))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+        // No Content-Length: only reading finds it too long.
+        let chunks = BrokenBody(VecDeque::from(vec![Bytes::from(vec![7u8; 500]); 2]));
+        let reply = relay
+            .send(put(&a, &token, Some(400), 1_000, Body::new(chunks)))
+            .await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(reply.json()["code"], "too_large");
+        assert!(relay.state.blobs.partial_hashes().await.unwrap().is_empty());
+        assert!(relay.state.store.reserved_partials().unwrap().is_empty());
+        // The upload starts again from nothing, and completes.
+        assert_eq!(
+            relay.send(head(&a, &token)).await.header("upload-offset"),
+            Some("0")
+        );
+        assert_eq!(
+            upload(&relay, &a, &token, &bytes).await.status,
+            StatusCode::CREATED
+        );
+    }
+
+    #[tokio::test]
+    async fn unfinished_uploads_have_a_quota_per_device_and_in_all_and_expire() {
+        let settings = Settings {
+            max_blob_bytes: Some(1_000),
+            partial_uploads_per_device: Some(2),
+            partial_bytes_per_device: Some(2_000),
+            partial_bytes_total: Some(3_000),
+            partial_upload_ttl_secs: Some(2),
+            ..Settings::default()
+        };
+        // Made-up hashes, listed by the officer's own document.
+        let made_up: Vec<BlobHash> = (0..6u8).map(|n| BlobHash::of(&[n; 3])).collect();
+        let relay = relay_with_settings(&made_up[0], &made_up[5], settings);
+        relay
+            .state
+            .store
+            .append_chunk(
+                &DocumentId::for_assessment("ngo-may", "2025"),
+                b"c",
+                b"h",
+                &made_up[..5],
+                &[],
+            )
+            .unwrap();
+        let (token, other) = (relay.token("officer-a"), relay.token("officer-a"));
+        let park = |token: &str, hash: &BlobHash, total: u64, body: Body| {
+            put(hash, token, None, total, body)
+        };
+        for hash in &made_up[..2] {
+            let reply = relay
+                .send(park(&token, hash, 1_000, Body::from("12345")))
+                .await;
+            assert_eq!(reply.status, StatusCode::ACCEPTED);
+        }
+        // A third from the same device: refused before its body is read.
+        let unread = Body::new(BrokenBody(VecDeque::new()));
+        let reply = relay.send(park(&token, &made_up[2], 1_000, unread)).await;
+        assert_eq!(reply.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(reply.json()["code"], "upload_quota");
+        // Another device has its own quota, within the room for everyone (3,000 bytes).
+        let reply = relay
+            .send(park(&other, &made_up[2], 1_000, Body::from("1")))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+        let reply = relay
+            .send(park(&other, &made_up[3], 1, Body::from("1")))
+            .await;
+        assert_eq!(reply.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(reply.json()["code"], "uploads_full");
+        // Continuing needs the same declared length.
+        let reply = relay
+            .send(put(&made_up[0], &token, Some(5), 999, Body::from("6")))
+            .await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert_eq!(reply.json()["code"], "upload_length_mismatch");
+        let reply = relay
+            .send(put(&made_up[0], &token, Some(5), 1_000, Body::from("6")))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+        assert_eq!(relay.state.blobs.partial_hashes().await.unwrap().len(), 3);
+
+        // Untouched for the ttl, they stop counting at once, and the sweep deletes them.
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let reply = relay
+            .send(park(&token, &made_up[4], 1_000, Body::from("1")))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+        let state = &relay.state;
+        let deleted = uploads::sweep(&state.store, &state.blobs, &state.config)
+            .await
+            .unwrap();
+        assert_eq!(deleted, 3);
+        assert_eq!(
+            state.blobs.partial_hashes().await.unwrap(),
+            vec![made_up[4]]
+        );
     }
 
     #[tokio::test]

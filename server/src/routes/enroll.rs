@@ -4,9 +4,15 @@
 //! digits); answer 201 `{"device_id", "token", "user_id", "role", "unit_id"}`. The token
 //! is shown once and stored only as its hash. A wrong, used or expired code gets the
 //! same 401 (the caller learns nothing about which codes exist); a bad key or name 422.
+//! Each client address may try `enrol_per_minute` times a minute (malformed requests
+//! count too); past that, 429 `rate_limited` with `Retry-After`.
 
-use axum::extract::State;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use ed25519_dalek::VerifyingKey;
@@ -17,10 +23,32 @@ use crate::AppState;
 use crate::auth::{self, Role};
 use crate::error::{AppError, AppJson};
 use crate::names;
+use crate::serve::Peer;
 use crate::store::{NewDevice, StoreError, now_ms};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/v1/enroll", post(enroll))
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/enroll", post(enroll))
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limited))
+}
+
+/// Takes one of the client's enrolment tries before anything else is looked at; 429 if
+/// it has none left. (A request without a peer address, only made in tests, is not
+/// counted.)
+async fn rate_limited(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<Peer>>() {
+        state
+            .enrolments
+            .take(peer.client(), Instant::now())
+            .map_err(|wait| AppError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            })?;
+    }
+    Ok(next.run(request).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +125,7 @@ fn valid_public_key(text: &str) -> Option<PublicKey> {
 
 #[cfg(test)]
 mod tests {
+    use axum::extract::ConnectInfo;
     use axum::http::{Request, StatusCode};
     use serde_json::json;
     use wardcheck_core::photo::DeviceKey;
@@ -210,6 +239,42 @@ mod tests {
             relay.send(enrol_request(&code, &public_key())).await.status,
             StatusCode::CREATED
         );
+    }
+
+    #[tokio::test]
+    async fn each_address_may_try_a_few_times_a_minute() {
+        let relay = TestRelay::new();
+        let from = |addr: &str, body: serde_json::Value| {
+            let mut request = json_request(Request::post("/v1/enroll"), body);
+            let peer = Peer(addr.parse().unwrap());
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        };
+        let guess = || json!({"code": auth::new_enrolment_code(), "device_name": "p", "public_key": public_key()});
+        let per_minute = relay.state.config.enrol_per_minute;
+        for n in 0..per_minute {
+            // Malformed tries count as much as wrong codes.
+            let body = if n % 2 == 0 {
+                guess()
+            } else {
+                json!({"code": 1})
+            };
+            let reply = relay.send(from("192.0.2.1:4000", body)).await;
+            assert_ne!(reply.status, StatusCode::TOO_MANY_REQUESTS, "try {n}");
+        }
+        let refused = relay.send(from("192.0.2.1:4001", guess())).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.json()["code"], "rate_limited");
+        let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        // Even with a good code: refused before it is looked at, and kept.
+        let code = code_for(&relay, "officer-a", i64::MAX);
+        let body = json!({"code": code, "device_name": "p", "public_key": public_key()});
+        let reply = relay.send(from("192.0.2.1:4002", body.clone())).await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+        // Another address is not affected.
+        let reply = relay.send(from("198.51.100.1:4000", body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED);
     }
 
     #[tokio::test]

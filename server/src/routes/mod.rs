@@ -31,8 +31,8 @@ use crate::config::Config;
 use crate::error::AppError;
 
 /// Routes that need no token.
-pub(crate) fn public(config: &Config) -> Router<AppState> {
-    health::router().merge(enroll::router().layer(json_limits(config)))
+pub(crate) fn public(state: &AppState) -> Router<AppState> {
+    health::router().merge(enroll::router(state).layer(json_limits(&state.config)))
 }
 
 /// Routes behind the authentication layer. The sync WebSocket (`routes/sync.rs`) is
@@ -308,6 +308,112 @@ mod tests {
             assert_401(&call(&relay, &route, Some(&bearer), None).await, &what);
             assert_401(&call(&relay, &route, None, Some(&token)).await, &what);
         }
+    }
+
+    /// A body that never ends (a client that stops sending).
+    struct NeverEnds;
+
+    impl http_body::Body for NeverEnds {
+        type Data = axum::body::Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn every_error_has_the_json_shape() {
+        let relay = TestRelay::with(crate::config::Settings {
+            request_timeout_secs: Some(1),
+            ..Default::default()
+        });
+        let token = relay.token("officer-a");
+        let bearer = format!("Bearer {token}");
+        let request = |method: &str, uri: &str| {
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", &bearer)
+        };
+        let cases = [
+            // A method the route does not take.
+            (
+                request("DELETE", "/v1/documents").body(Body::empty()),
+                405,
+                "method_not_allowed",
+            ),
+            // No route.
+            (
+                request("GET", "/v2/anything").body(Body::empty()),
+                404,
+                "not_found",
+            ),
+            // A declared body over the limit (refused by the limit layer, unread).
+            (
+                request("POST", "/v1/enroll")
+                    .header("content-type", "application/json")
+                    .header("content-length", "100000")
+                    .body(Body::from(vec![b' '; 100_000])),
+                413,
+                "too_large",
+            ),
+            // A path that does not decode.
+            (
+                request("GET", "/v1/blobs/%FF%FE").body(Body::empty()),
+                400,
+                "bad_request",
+            ),
+            // The sync route without a WebSocket upgrade.
+            (
+                request("GET", "/v1/sync").body(Body::empty()),
+                400,
+                "bad_request",
+            ),
+            // A body that stops coming.
+            (
+                request("POST", "/v1/enroll")
+                    .header("content-type", "application/json")
+                    .body(Body::new(NeverEnds)),
+                408,
+                "timeout",
+            ),
+        ];
+        for (request, status, code) in cases {
+            let request = request.unwrap();
+            let what = format!("{} {}", request.method(), request.uri());
+            let reply = relay.send(request).await;
+            assert_eq!(reply.status.as_u16(), status, "{what}");
+            assert_eq!(
+                reply.header("content-type"),
+                Some("application/json"),
+                "{what}"
+            );
+            let body = reply.json();
+            assert_eq!(body["code"], code, "{what}: {body}");
+            assert!(body["error"].is_string(), "{what}: {body}");
+            if status == 405 {
+                assert_eq!(reply.header("allow"), Some("GET,HEAD"), "{what}");
+            }
+        }
+        // The console's own rejections are pages.
+        let reply = relay
+            .send(
+                Request::delete("/console/login")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(
+            reply
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
 
     #[tokio::test]

@@ -45,8 +45,22 @@ pub struct UnitLocation {
     pub radius_m: f64,
 }
 
-/// Failed sign-ins older than this are pruned.
-const FAILURES_KEPT_MS: i64 = 24 * 3600 * 1000;
+/// A sign-in attempt counted as a failure until it is known not to be one: the rows of
+/// `console_sign_in_failures` it added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInAttempt {
+    rows: Vec<i64>,
+}
+
+fn delete_attempt(tx: &rusqlite::Transaction<'_>, attempt: &SignInAttempt) -> StoreResult<()> {
+    for row in &attempt.rows {
+        tx.execute(
+            "DELETE FROM console_sign_in_failures WHERE rowid = ?1",
+            [row],
+        )?;
+    }
+    Ok(())
+}
 
 impl RelayStore {
     /// The account `user_id`, or `None` if there is no such user.
@@ -80,46 +94,67 @@ impl RelayStore {
         }))
     }
 
-    /// How many failed sign-ins were counted under `name` (a user name, or `ip:` and an
-    /// address) at or after `since` (ms).
-    pub fn sign_in_failures(&self, name: &str, since: i64) -> StoreResult<u32> {
-        self.read(|tx| {
-            Ok(tx.query_row(
-                "SELECT count(*) FROM console_sign_in_failures WHERE name = ?1 AND at >= ?2",
-                params![name, since],
-                |row| row.get(0),
-            )?)
-        })
-    }
-
-    /// Records a failed sign-in under each of `names` (pruning day-old records).
-    pub fn record_sign_in_failure(&self, names: &[&str], now: i64) -> StoreResult<()> {
+    /// Counts a sign-in attempt as a failure under each of `limits`' names (the user name
+    /// typed, and `ip:` and the client's address), unless one of them has `limit` or more
+    /// failures at or after `since` (ms): then `None`, and nothing is counted. Check and
+    /// count are one transaction, so that attempts at once cannot all pass the check
+    /// before any is counted. Failures older than `since` are pruned.
+    ///
+    /// The attempt stays a failure unless [`RelayStore::forget_sign_in_attempt`] (it was
+    /// never checked) or [`RelayStore::create_console_session`] (it succeeded) take it
+    /// back.
+    pub fn begin_sign_in(
+        &self,
+        limits: &[(&str, u32)],
+        since: i64,
+        now: i64,
+    ) -> StoreResult<Option<SignInAttempt>> {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM console_sign_in_failures WHERE at < ?1",
-                [now - FAILURES_KEPT_MS],
+                [since],
             )?;
-            for name in names {
+            for (name, limit) in limits {
+                let failures: u32 = tx.query_row(
+                    "SELECT count(*) FROM console_sign_in_failures WHERE name = ?1 AND at >= ?2",
+                    params![name, since],
+                    |row| row.get(0),
+                )?;
+                if failures >= *limit {
+                    return Ok(None);
+                }
+            }
+            let mut rows = Vec::with_capacity(limits.len());
+            for (name, _) in limits {
                 tx.execute(
                     "INSERT INTO console_sign_in_failures (name, at) VALUES (?1, ?2)",
                     params![name, now],
                 )?;
+                rows.push(tx.last_insert_rowid());
             }
-            Ok(())
+            Ok(Some(SignInAttempt { rows }))
         })
     }
 
-    /// Creates a session for `user_id` (also clearing the user's failed sign-ins and
-    /// pruning expired sessions), in one transaction.
+    /// Takes back an attempt counted by [`RelayStore::begin_sign_in`] whose password was
+    /// never checked.
+    pub fn forget_sign_in_attempt(&self, attempt: &SignInAttempt) -> StoreResult<()> {
+        self.write(|tx| delete_attempt(tx, attempt))
+    }
+
+    /// Creates a session for `user_id` after `attempt` succeeded (taking it back, clearing
+    /// the user's failed sign-ins and pruning expired sessions), in one transaction.
     pub fn create_console_session(
         &self,
         token_hash: &[u8; 32],
         user_id: &str,
         csrf: &str,
+        attempt: &SignInAttempt,
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
         self.write(|tx| {
+            delete_attempt(tx, attempt)?;
             tx.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", [now])?;
             tx.execute(
                 "DELETE FROM console_sign_in_failures WHERE name = ?1",
@@ -245,13 +280,19 @@ mod tests {
     use crate::store::accounts::tests::seed;
     use crate::store::tests::temp_store;
 
+    /// An attempt counted now, for tests that need one.
+    fn attempt(store: &RelayStore, name: &str) -> SignInAttempt {
+        store.begin_sign_in(&[(name, 100)], 0, 1).unwrap().unwrap()
+    }
+
     #[test]
     fn sessions_expire_and_end() {
         let (_dir, store) = temp_store();
         seed(&store);
         let token = [7u8; 32];
+        let attempt = attempt(&store, "sup-kt");
         store
-            .create_console_session(&token, "sup-kt", "csrf", 10, 100)
+            .create_console_session(&token, "sup-kt", "csrf", &attempt, 10, 100)
             .unwrap();
         let session = store.console_session(&token, 50).unwrap().unwrap();
         assert_eq!(session.principal.user_id, "sup-kt");
@@ -263,25 +304,56 @@ mod tests {
         assert_eq!(store.console_session(&token, 50).unwrap(), None);
     }
 
+    fn failures(store: &RelayStore, name: &str, since: i64) -> u32 {
+        store
+            .read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT count(*) FROM console_sign_in_failures WHERE name = ?1 AND at >= ?2",
+                    params![name, since],
+                    |row| row.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
     #[test]
-    fn failures_are_counted_in_a_window_and_cleared_by_a_sign_in() {
+    fn attempts_count_before_they_are_checked_up_to_their_limits() {
         let (_dir, store) = temp_store();
         seed(&store);
+        let limits = [("sup-kt", 3), ("ip:a", 4)];
         for at in [10, 20, 30] {
-            store
-                .record_sign_in_failure(&["sup-kt", "ip:a"], at)
-                .unwrap();
+            assert!(store.begin_sign_in(&limits, 0, at).unwrap().is_some());
         }
+        // The name has its 3 failures: refused, and nothing more is counted.
+        assert_eq!(store.begin_sign_in(&limits, 0, 40).unwrap(), None);
+        assert_eq!(failures(&store, "ip:a", 0), 3);
+        // The address reaches its limit with another name.
+        assert!(
+            store
+                .begin_sign_in(&[("x", 3), ("ip:a", 4)], 0, 40)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            store
+                .begin_sign_in(&[("y", 3), ("ip:a", 4)], 0, 40)
+                .unwrap(),
+            None
+        );
+        // Failures before `since` no longer count, and are pruned.
+        let later = store.begin_sign_in(&limits, 15, 50).unwrap().unwrap();
+        assert_eq!(failures(&store, "sup-kt", 0), 3);
+        // An attempt never checked is taken back.
+        store.forget_sign_in_attempt(&later).unwrap();
+        assert_eq!(failures(&store, "sup-kt", 0), 2);
+        assert_eq!(failures(&store, "ip:a", 0), 3);
+        // A sign-in clears the name's failures and takes its own attempt back.
+        let success = store.begin_sign_in(&limits, 15, 60).unwrap().unwrap();
         store
-            .record_sign_in_failure(&["nobody", "ip:a"], 30)
+            .create_console_session(&[1; 32], "sup-kt", "c", &success, 60, 100)
             .unwrap();
-        assert_eq!(store.sign_in_failures("sup-kt", 15).unwrap(), 2);
-        assert_eq!(store.sign_in_failures("nobody", 0).unwrap(), 1);
-        assert_eq!(store.sign_in_failures("ip:a", 0).unwrap(), 4);
-        store
-            .create_console_session(&[1; 32], "sup-kt", "c", 40, 100)
-            .unwrap();
-        assert_eq!(store.sign_in_failures("sup-kt", 0).unwrap(), 0);
+        assert_eq!(failures(&store, "sup-kt", 0), 0);
+        assert_eq!(failures(&store, "ip:a", 0), 3);
     }
 
     #[test]

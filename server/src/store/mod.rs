@@ -18,6 +18,7 @@ pub(crate) mod accounts;
 mod console;
 mod documents;
 mod evidence;
+mod partials;
 pub mod schema;
 
 use std::path::Path;
@@ -27,9 +28,10 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use accounts::{DeviceRecord, Enrolled, NewDevice, UnitKind, UnitRecord, UserRecord};
-pub use console::{ConsoleAccount, ConsoleSessionRecord, UnitLocation};
+pub use console::{ConsoleAccount, ConsoleSessionRecord, SignInAttempt, UnitLocation};
 pub use documents::{DocumentSummary, StoredDocument};
 pub use evidence::{EvidenceCheck, Verdict};
+pub use partials::{PartialQuota, Reservation};
 
 /// The database could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -8,12 +8,13 @@ use wardcheck_core::migrate::MigrateError;
 use super::OpenStoreError;
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_evidence_checks.sql"),
     include_str!("migrations/003_console.sql"),
+    include_str!("migrations/004_partial_uploads.sql"),
 ];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.

@@ -45,13 +45,19 @@ pub fn wards(count: usize) -> Vec<Unit> {
         .collect()
 }
 
+/// Per-address bounds high enough for a thousand phones on one address.
+const PER_ADDRESS_BOUNDS_OFF: &str =
+    "connections_per_address = 1000000\nenrol_per_minute = 1000000\n";
+
 /// Starts a relay and enrols `devices_per_ward` devices in each ward (one officer per
 /// ward). Returns the relay and each device's WebSocket URL, ward by ward.
 pub fn start_relay(
     wards: &[Unit],
     devices_per_ward: usize,
 ) -> Result<(Relay, Vec<String>), SetupError> {
-    let relay = Relay::start();
+    // Every simulated phone connects (and enrols) from 127.0.0.1, which the relay's bounds
+    // per client address would otherwise count as one client.
+    let relay = Relay::start_with_config(PER_ADDRESS_BOUNDS_OFF);
     let store = admin::open_store(relay.data_dir())?;
     admin::add_unit(&store, PROVINCE, "Load Province", UnitKind::Province, None)?;
     admin::add_unit(&store, CITY, "Load City", UnitKind::City, Some(PROVINCE))?;
