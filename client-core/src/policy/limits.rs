@@ -27,3 +27,7 @@ pub const EVIDENCE_PER_CRITERION: usize = 50;
 pub const COMMENTS: usize = 10_000;
 /// Indicators of one period.
 pub const INDICATORS: usize = 100;
+/// Older changes one change set's references are looked up in: those pointing at what
+/// the writer saw but the heads before the set no longer show (a value or a character a
+/// concurrent change replaced or deleted). Each costs a walk of the document.
+pub const REFERENCED_CHANGES: usize = 64;

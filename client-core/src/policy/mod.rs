@@ -24,6 +24,8 @@
 //!   change (the relay's signature verdict stays true); only `caption`, `removed` and
 //!   `to_reconfirm` do.
 //! - **Notes** hold text; **indicators** whole numbers.
+//! - **References point where an operation acts**: its `pred` and its sequence element
+//!   name operations at its own object and key ([`refs`] says why).
 //! - **Sizes are bounded** ([`limits`]): operations and entries per change, string
 //!   lengths, entries per document.
 //!
@@ -32,6 +34,7 @@
 mod entries;
 pub mod limits;
 mod place;
+mod refs;
 #[cfg(test)]
 mod tests;
 
@@ -153,7 +156,27 @@ fn bounded(what: &'static str, size: usize, limit: usize) -> Result<(), Refusal>
 /// Checks the changes `doc` holds beyond `since` (the heads before them), made by
 /// `writer`. `Ok` with what they add if every one of them may be taken in; the first
 /// reason to refuse otherwise.
+///
+/// Automerge 0.12 rebuilds changes from its operations, and panics on some it took in
+/// from a forged change (a predecessor or element that is not where the operation
+/// acts): such a document is refused too, as malformed.
 pub fn check(doc: &Assessment, since: &[ChangeHash], writer: &Writer) -> Result<Admitted, Refusal> {
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_changes(doc, since, writer)
+    }));
+    checked.unwrap_or_else(|_| {
+        Err(malformed(
+            "change",
+            "Automerge cannot rebuild the document's changes after it",
+        ))
+    })
+}
+
+fn check_changes(
+    doc: &Assessment,
+    since: &[ChangeHash],
+    writer: &Writer,
+) -> Result<Admitted, Refusal> {
     let changes = doc.automerge().get_changes(since);
     // Bounded before they are decoded: a decoded operation takes far more memory than
     // its encoding.
@@ -171,7 +194,7 @@ pub fn check(doc: &Assessment, since: &[ChangeHash], writer: &Writer) -> Result<
     if changes.is_empty() {
         return Ok(Admitted::default());
     }
-    let mut walk = Walk::new(doc, writer, &changes);
+    let mut walk = Walk::new(doc, since, writer, &changes);
     for change in &changes {
         walk.change(change)?;
     }
@@ -225,10 +248,16 @@ struct Walk<'a> {
     notes: HashSet<ObjId>,
     touched_records: HashSet<ObjId>,
     indicators: bool,
+    refs: refs::References<'a>,
 }
 
 impl<'a> Walk<'a> {
-    fn new(doc: &'a Assessment, writer: &'a Writer<'a>, changes: &[ExpandedChange]) -> Self {
+    fn new(
+        doc: &'a Assessment,
+        since: &'a [ChangeHash],
+        writer: &'a Writer<'a>,
+        changes: &[ExpandedChange],
+    ) -> Self {
         let created = changes
             .iter()
             .flat_map(|change| {
@@ -250,6 +279,7 @@ impl<'a> Walk<'a> {
             notes: HashSet::new(),
             touched_records: HashSet::new(),
             indicators: false,
+            refs: refs::References::new(doc.automerge(), since, changes),
         }
     }
 
@@ -299,6 +329,7 @@ impl<'a> Walk<'a> {
     }
 
     fn op(&mut self, id: ObjId, op: &Op) -> Result<(), Refusal> {
+        self.refs.check(&id, op)?;
         let target = obj_id(&op.obj);
         let key = match &op.key {
             Key::Map(key) => Some(key.as_str()),
