@@ -85,6 +85,7 @@ fn a_modified_client_can_neither_forge_nor_rewrite_an_assessment() {
         ("move-evidence", "its signed fields never change"),
         ("future-round", "ahead of the criterion's round"),
         ("literal-approve", "only supervisors may approve or return"),
+        ("forged-pred", "malformed change"),
     ];
     for (n, (name, reason)) in cases.iter().enumerate() {
         // The first goes on to another document over the same connection.
@@ -139,6 +140,7 @@ fn a_modified_client_can_neither_forge_nor_rewrite_an_assessment() {
     assert_eq!(refused("signed_evidence"), 1, "{metrics}");
     assert_eq!(refused("future_round"), 1, "{metrics}");
     assert_eq!(refused("not_a_reviewer"), 1, "{metrics}");
+    assert_eq!(refused("malformed"), 1, "{metrics}");
 
     // After a restart the document loads and syncs as before.
     relay.restart();

@@ -12,7 +12,10 @@
 // {"then": "accepted" | "refused"}: a refusal must not end the sync of other documents.
 // Exits 0 once it knows; 1 on any failure or after 20 s.
 
-import { Float64, Uint, deleteAt } from "@automerge/automerge/slim";
+import {
+  Float64, Uint, change as amChange, clone, decodeChange, deleteAt, encodeChange,
+  encodeSyncMessage, getLastLocalChange, getObjectId,
+} from "@automerge/automerge/slim";
 import { connect, deadline, fail, fetchWhole, inSync } from "./relay.mjs";
 
 const [relay, token, documentId, attack, user, thenDocumentId] = process.argv.slice(2);
@@ -64,13 +67,34 @@ const ATTACKS = {
   "literal-approve": d => { d.criteria.c02.log.push(step("approve", 0)); },
 };
 
+// Changes automerge-js would never make: an honest change rewritten op by op
+// (decodeChange / encodeChange) and sent as a raw sync message. Each takes the document
+// and returns the forged change's bytes.
+const FORGERIES = {
+  // An officer's ordinary new log entry on c02 whose first operation also names the
+  // supervisor's return on c01 as its predecessor, which Automerge would hide.
+  "forged-pred": d => {
+    const returnId = getObjectId(d.criteria.c01.log[entryIndex(d, "c01", "return")]);
+    const mine = amChange(clone(d), x => { x.criteria.c02.log.push(step("submit", 0)); });
+    const decoded = decodeChange(getLastLocalChange(mine));
+    decoded.ops[0].pred = [...decoded.ops[0].pred, returnId];
+    return encodeChange(decoded);
+  },
+};
+
 const change = ATTACKS[attack];
-if (!change) fail(`unknown attack ${attack}; one of ${Object.keys(ATTACKS).join(", ")}`);
+const forgery = FORGERIES[attack];
+if (!change && !forgery) {
+  fail(`unknown attack ${attack}; one of ${[...Object.keys(ATTACKS), ...Object.keys(FORGERIES)].join(", ")}`);
+}
 
 const timer = deadline();
 const { repo, adapter } = connect(relay, token);
 const refusals = new Map();
+// What the relay answered, reported when it does not refuse a forgery.
+const seen = [];
 adapter.on("message", message => {
+  seen.push(`${message.type}:${message.documentId}:${message.reason ?? ""}`);
   if (message.type === "doc-unavailable") {
     refusals.set(message.documentId, message.reason ?? "unavailable");
   }
@@ -91,9 +115,33 @@ async function changeAndWait(handle, storageId, id, fn) {
   return Promise.race([taken, refused]);
 }
 
+/** Sends the forged change `bytes` to the relay and waits for its refusal (5 s). */
+async function forgeAndWait(bytes) {
+  const message = encodeSyncMessage({
+    heads: [decodeChange(bytes).hash],
+    need: [],
+    have: [],
+    changes: [bytes],
+  });
+  adapter.send({
+    type: "sync",
+    senderId: repo.peerId,
+    targetId: repo.peers[0],
+    documentId,
+    data: message,
+  });
+  for (let waited = 0; waited < 5000; waited += 10) {
+    if (refusals.has(documentId)) return { outcome: "refused", reason: refusals.get(documentId) };
+    await new Promise(resolve => setTimeout(resolve, 10));
+  }
+  return { outcome: "not refused", seen, documentId };
+}
+
 try {
   const { handle, storageId } = await fetchWhole(repo, documentId);
-  const out = await changeAndWait(handle, storageId, documentId, change);
+  const out = forgery
+    ? await forgeAndWait(forgery(handle.doc()))
+    : await changeAndWait(handle, storageId, documentId, change);
   if (thenDocumentId) {
     const other = await fetchWhole(repo, thenDocumentId);
     const then = await changeAndWait(other.handle, other.storageId, thenDocumentId, d => {
