@@ -6,7 +6,7 @@
 //!   `Upload-Offset: N` (default 0), the body being bytes `N..` (all or some of the
 //!   rest). Streamed to disk. Answers: 201 when the last byte arrived and the hash
 //!   matched; 202 with `Upload-Offset` when the body ended early (continue from there);
-//!   200 if the blob was already stored (the body is not read); 409 with the held
+//!   200 if the blob was already stored (the headers are checked, the body is not read); 409 with the held
 //!   `Upload-Offset` on an offset mismatch or a concurrent upload of the same blob, 409
 //!   `upload_length_mismatch` if an unfinished upload of it declared another length; 413
 //!   `too_large` if `Upload-Length` is above `max_blob_bytes` or the body runs past it
@@ -434,10 +434,7 @@ async fn put_blob(
 ) -> Result<Response, AppError> {
     let hash = parse_hash(&raw)?;
     check_scope(&state, principal.clone(), hash).await?;
-    // Idempotent: a stored blob is not uploaded again, and its body is not read.
-    if let Some(size) = state.blobs.stored_size(&hash).await? {
-        return Ok(upload_response(StatusCode::OK, &hash, size));
-    }
+    // The request is checked whole, even for a blob already stored.
     let total = header_u64(&headers, UPLOAD_LENGTH)?.ok_or(AppError::bad_request(
         "missing_upload_length",
         "Upload-Length (the blob's total size in bytes) is required",
@@ -457,6 +454,10 @@ async fn put_blob(
         && length > total - offset
     {
         return Err(AppError::PayloadTooLarge);
+    }
+    // Idempotent: a stored blob is not uploaded again, and its body is not read.
+    if let Some(size) = state.blobs.stored_size(&hash).await? {
+        return Ok(upload_response(StatusCode::OK, &hash, size));
     }
     reserve(&state, &principal, hash, total).await?;
     let outcome = state.blobs.upload(&hash, offset, total, body).await;
@@ -980,6 +981,19 @@ mod tests {
             .await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(relay.state.metrics.blobs_stored.get(), 1);
+        // A malformed request is refused all the same (it was a 200, schemathesis found).
+        let malformed = authed("PUT", &format!("/v1/blobs/{a}"), &token)
+            .header(UPLOAD_LENGTH, "")
+            .header(UPLOAD_OFFSET, "_J")
+            .body(Body::empty())
+            .unwrap();
+        let reply = relay.send(malformed).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json()["code"], "invalid_upload_header");
+        let reply = relay
+            .send(put(&a, &token, Some(3_001), 3_000, Body::empty()))
+            .await;
+        assert_eq!(reply.json()["code"], "offset_past_length");
     }
 
     #[tokio::test]
