@@ -556,7 +556,18 @@ fn asked() -> Array {
     tag = "blobs",
     request_body = MissingRequest,
     responses(
-        (status = 200, description = "The missing ones", body = MissingResponse),
+        (
+            status = 200,
+            description = "The missing ones",
+            body = MissingResponse,
+            links(
+                ("upload" = (
+                    operation_id = "put_blob",
+                    parameters(("sha256" = "$response.body#/missing/0")),
+                    description = "Upload the first missing blob"
+                )),
+            ),
+        ),
         (
             status = 400,
             description = "`bad_json`: the body is not JSON; `not_json`: no \

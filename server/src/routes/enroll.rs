@@ -89,6 +89,7 @@ struct EnrolResponse {
 fn role() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
+        .description(Some("The user's role"))
         .enum_values(Some(
             [Role::Officer, Role::Supervisor, Role::Admin].map(Role::as_str),
         ))

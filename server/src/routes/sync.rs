@@ -44,12 +44,14 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 struct SyncParams {
     /// The largest sync message the device wants, in bytes of changes as sent: a phone on
     /// a link that keeps dropping asks for smaller ones. Clamped to
-    /// [`MIN_MESSAGE_BUDGET`]..=[`DEFAULT_MESSAGE_BUDGET`].
+    /// `MIN_MESSAGE_BUDGET..=DEFAULT_MESSAGE_BUDGET` (2 to 16 KiB).
     budget: Option<usize>,
 }
 
-/// Opens the document sync: a WebSocket upgrade (`Connection: Upgrade`, `Upgrade:
-/// websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`), then the automerge-repo
+/// Opens the document sync (a WebSocket).
+///
+/// A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`,
+/// `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`), then the automerge-repo
 /// v1 protocol in binary CBOR frames (`join`, `peer`, `request`, `sync`,
 /// `doc-unavailable`), at most 16 MiB each. The socket must send `join` within 10 s.
 /// Documents outside the caller's scope are `doc-unavailable`, never data.
