@@ -215,10 +215,15 @@ impl AppError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error, example = json!({"error": "not allowed", "code": "forbidden"}))]
+pub(crate) struct ErrorBody {
+    /// What went wrong, a fixed text that names no user, unit, device, token or file.
     error: String,
-    code: &'a str,
+    /// A stable machine-readable code (`unauthorized`, `forbidden`, `not_found`,
+    /// `too_large`, ...), named with each route's answers.
+    code: &'static str,
 }
 
 impl IntoResponse for AppError {

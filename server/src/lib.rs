@@ -36,9 +36,9 @@ mod state;
 pub mod store;
 pub mod uploads;
 
-use axum::Router;
 use axum::http::Request;
 use axum::middleware;
+use axum::{Extension, Router};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -56,17 +56,13 @@ pub use store::RelayStore;
 /// Layers, outermost first: tracing (a span per request with method and path, never the
 /// query string, which may hold a token), the JSON shape of every error
 /// ([`error::json_errors`]), metrics (per route pattern), authentication (authenticated
-/// areas only), then each area's body limit and timeout.
+/// areas only), then each area's body limit and timeout. The phone API's routes come with
+/// their OpenAPI description, served at `GET /v1/openapi.json`.
 pub fn app(state: AppState) -> Router {
-    let config = state.config.clone();
-    let authenticated = routes::authenticated(&config).route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_principal,
-    ));
+    let (api, description) = routes::api(&state).split_for_parts();
     Router::new()
-        .merge(routes::public(&state))
-        .merge(authenticated)
-        .merge(console::router(&config))
+        .merge(api.layer(Extension(routes::openapi::Description::of(description))))
+        .merge(console::router(&state.config))
         .fallback(routes::not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real relay binary on 127.0.0.1, real core workspaces as phones.
 //! One test binary, topic modules.
 
+mod api;
 mod authority;
 mod bounds;
 mod console;

@@ -1,5 +1,6 @@
 //! Running node scripts for the tests that drive JavaScript clients: the automerge-repo
-//! interop client (`tests/interop/`) and the console's browser test (`tests/console/`).
+//! interop client (`tests/interop/`) and the console's browser test (`tests/console/`);
+//! and other outside tools the same way (schemathesis, `api.rs`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ pub fn may_run(test: &str, why: Option<String>) -> bool {
     false
 }
 
-/// What the node process did.
+/// What the node (or other) process did.
 pub struct NodeRun {
     /// Whether it exited with 0 before the deadline.
     pub success: bool,
@@ -63,16 +64,22 @@ pub struct NodeRun {
 
 /// Runs `node dir/script args…` in `dir`, killing it after `deadline`.
 pub fn run(dir: &Path, script: &str, args: &[&str], deadline: Duration) -> NodeRun {
+    let mut command = Command::new(node());
+    command.arg(dir.join(script)).args(args).current_dir(dir);
+    run_command(command, deadline)
+}
+
+/// Runs `command` (node or another tool the tests drive, such as schemathesis) with no
+/// input, killing it after `deadline`.
+pub fn run_command(mut command: Command, deadline: Duration) -> NodeRun {
     let started = Instant::now();
-    let mut child = Command::new(node())
-        .arg(dir.join(script))
-        .args(args)
-        .current_dir(dir)
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("node starts");
+        .unwrap_or_else(|err| panic!("{program} does not start: {err}"));
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -83,7 +90,7 @@ pub fn run(dir: &Path, script: &str, args: &[&str], deadline: Duration) -> NodeR
     let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
     let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
     let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for node") {
+        if let Some(status) = child.try_wait().expect("waiting for the child") {
             break Some(status);
         }
         if started.elapsed() > deadline {

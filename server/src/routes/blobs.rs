@@ -6,7 +6,7 @@
 //!   `Upload-Offset: N` (default 0), the body being bytes `N..` (all or some of the
 //!   rest). Streamed to disk. Answers: 201 when the last byte arrived and the hash
 //!   matched; 202 with `Upload-Offset` when the body ended early (continue from there);
-//!   200 if the blob was already stored (the body is not read); 409 with the held
+//!   200 if the blob was already stored (the headers are checked, the body is not read); 409 with the held
 //!   `Upload-Offset` on an offset mismatch or a concurrent upload of the same blob, 409
 //!   `upload_length_mismatch` if an unfinished upload of it declared another length; 413
 //!   `too_large` if `Upload-Length` is above `max_blob_bytes` or the body runs past it
@@ -25,16 +25,17 @@
 //! nobody can probe for photos of other wards. A device uploads a photo after syncing
 //! the document change that references it.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
-use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::openapi::schema::Array;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wardcheck_core::blob::BlobHash;
 
 use crate::AppState;
@@ -42,7 +43,7 @@ use crate::auth::Principal;
 use crate::blobstore::{Upload, UploadError};
 use crate::config::Config;
 use crate::error::{AppError, AppJson, UPLOAD_OFFSET};
-use crate::routes::{json_limits, timeout};
+use crate::routes::{body_limited, openapi, timed};
 use crate::store::{Reservation, now_ms};
 use crate::uploads;
 
@@ -52,23 +53,32 @@ pub const UPLOAD_LENGTH: &str = "upload-length";
 /// Most hashes one `POST /v1/blobs/missing` may ask about.
 pub const MAX_MISSING_QUERY: usize = 1000;
 
-pub(crate) fn router(config: &Config) -> Router<AppState> {
+pub(crate) fn router(config: &Config) -> OpenApiRouter<AppState> {
     // No body limit layer: an upload's body is bounded by its declared length, which
     // `max_blob_bytes` bounds (`put_blob`), and running past it is a JSON 413 that leaves
     // nothing behind, not a broken body.
-    let transfer = Router::new()
-        .route(
-            "/v1/blobs/{sha256}",
-            get(get_blob).head(head_blob).put(put_blob),
-        )
-        .layer(timeout(config.blob_timeout));
+    let transfer = timed(
+        OpenApiRouter::new().routes(routes!(get_blob, head_blob, put_blob)),
+        config.blob_timeout,
+    );
     // 1000 hashes of 64 digits need more than the default JSON limit.
-    let mut missing_limits = json_limits(config);
-    missing_limits.0 = RequestBodyLimitLayer::new(config.max_json_bytes.max(128 * 1024));
-    let missing = Router::new()
-        .route("/v1/blobs/missing", post(missing))
-        .layer(missing_limits);
+    let missing = body_limited(
+        timed(
+            OpenApiRouter::new().routes(routes!(missing)),
+            config.request_timeout,
+        ),
+        config.max_json_bytes.max(128 * 1024),
+    );
     transfer.merge(missing)
+}
+
+/// The path of a blob.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct BlobAddress {
+    /// The blob's SHA-256 as 64 hex digits.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    sha256: String,
 }
 
 fn parse_hash(raw: &str) -> Result<BlobHash, AppError> {
@@ -117,10 +127,38 @@ fn blob_headers(hash: &BlobHash, length: u64) -> [(header::HeaderName, HeaderVal
     ]
 }
 
+/// Whether a blob is stored, or how much of an interrupted upload the relay holds.
+#[utoipa::path(
+    head,
+    path = "/v1/blobs/{sha256}",
+    tag = "blobs",
+    params(BlobAddress),
+    responses(
+        (
+            status = 200,
+            description = "Stored",
+            headers(("Content-Length" = u64, description = "The blob's size")),
+        ),
+        (
+            status = 404,
+            description = "Not stored",
+            headers((
+                "Upload-Offset" = u64,
+                description = "Bytes held of an interrupted upload (0 if none)"
+            )),
+        ),
+        (status = 400, description = "`invalid_hash`: the address is not 64 hex digits"),
+        (
+            status = 403,
+            description = "`forbidden`: no document in the caller's scope references the \
+                           blob (whether it exists or not)",
+        ),
+    ),
+)]
 async fn head_blob(
     State(state): State<AppState>,
     principal: Principal,
-    Path(raw): Path<String>,
+    Path(BlobAddress { sha256: raw }): Path<BlobAddress>,
 ) -> Result<Response, AppError> {
     let hash = parse_hash(&raw)?;
     check_scope(&state, principal, hash).await?;
@@ -140,10 +178,57 @@ async fn head_blob(
     })
 }
 
+/// A blob's bytes, or a single range of them.
+#[utoipa::path(
+    get,
+    path = "/v1/blobs/{sha256}",
+    tag = "blobs",
+    params(
+        BlobAddress,
+        (
+            "Range" = Option<String>, Header,
+            description = "One byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`); others are \
+                           ignored",
+        ),
+        (
+            "If-None-Match" = Option<String>, Header,
+            description = "The blob's `ETag` (its quoted hash), or `*`",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The blob",
+            body = [u8],
+            content_type = "application/octet-stream",
+            headers(("ETag" = String, description = "The quoted hash")),
+        ),
+        (
+            status = 206,
+            description = "The range asked for",
+            body = [u8],
+            content_type = "application/octet-stream",
+            headers(("Content-Range" = String, description = "`bytes a-b/size`")),
+        ),
+        (status = 304, description = "`If-None-Match` matched"),
+        (status = 400, description = "`invalid_hash`: the address is not 64 hex digits"),
+        (
+            status = 403,
+            description = "`forbidden`: no document in the caller's scope references the \
+                           blob (whether it exists or not)",
+        ),
+        (status = 404, description = "`not_found`: not stored (yet)"),
+        (
+            status = 416,
+            description = "`range_not_satisfiable`: the range starts past the end",
+            headers(("Content-Range" = String, description = "`bytes */size`")),
+        ),
+    ),
+)]
 async fn get_blob(
     State(state): State<AppState>,
     principal: Principal,
-    Path(raw): Path<String>,
+    Path(BlobAddress { sha256: raw }): Path<BlobAddress>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let hash = parse_hash(&raw)?;
@@ -282,19 +367,74 @@ fn upload_response(status: StatusCode, hash: &BlobHash, held: u64) -> Response {
         .into_response()
 }
 
+/// Uploads a blob, all at once or resuming an interrupted upload.
+#[utoipa::path(
+    put,
+    path = "/v1/blobs/{sha256}",
+    tag = "blobs",
+    params(
+        BlobAddress,
+        ("Upload-Length" = u64, Header, description = "The blob's total size in bytes"),
+        (
+            "Upload-Offset" = Option<u64>, Header,
+            description = "Where the body starts in the blob (0 by default)",
+        ),
+    ),
+    request_body(
+        content = [u8],
+        content_type = "application/octet-stream",
+        description = "Bytes from `Upload-Offset` on: all or some of the rest",
+    ),
+    responses(
+        (status = 200, description = "Already stored; the body was not read"),
+        (status = 201, description = "Stored: the last byte came and the hash matched"),
+        (
+            status = 202,
+            description = "The body ended early; continue from `Upload-Offset`",
+            headers(("Upload-Offset" = u64, description = "Bytes held")),
+        ),
+        (
+            status = 400,
+            description = "`invalid_hash`, `invalid_upload_header`, \
+                           `missing_upload_length`, `offset_past_length`, \
+                           `body_interrupted`",
+        ),
+        (
+            status = 403,
+            description = "`forbidden`: no document in the caller's scope references the \
+                           blob (whether it exists or not)",
+        ),
+        (
+            status = 409,
+            description = "`offset_mismatch` or `upload_in_progress` (with the bytes held \
+                           in `Upload-Offset`), `upload_length_mismatch`",
+        ),
+        (
+            status = 413,
+            description = "`too_large`: `Upload-Length` is over the relay's limit, or the \
+                           body runs past it (nothing is kept)",
+        ),
+        (
+            status = 422,
+            description = "`hash_mismatch`: the bytes are not the blob's (nothing is kept)",
+        ),
+        (
+            status = 507,
+            description = "`upload_quota`, `uploads_full`: no room for another unfinished \
+                           upload (the body is not read)",
+        ),
+    ),
+)]
 async fn put_blob(
     State(state): State<AppState>,
     principal: Principal,
-    Path(raw): Path<String>,
+    Path(BlobAddress { sha256: raw }): Path<BlobAddress>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
     let hash = parse_hash(&raw)?;
     check_scope(&state, principal.clone(), hash).await?;
-    // Idempotent: a stored blob is not uploaded again, and its body is not read.
-    if let Some(size) = state.blobs.stored_size(&hash).await? {
-        return Ok(upload_response(StatusCode::OK, &hash, size));
-    }
+    // The request is checked whole, even for a blob already stored.
     let total = header_u64(&headers, UPLOAD_LENGTH)?.ok_or(AppError::bad_request(
         "missing_upload_length",
         "Upload-Length (the blob's total size in bytes) is required",
@@ -314,6 +454,10 @@ async fn put_blob(
         && length > total - offset
     {
         return Err(AppError::PayloadTooLarge);
+    }
+    // Idempotent: a stored blob is not uploaded again, and its body is not read.
+    if let Some(size) = state.blobs.stored_size(&hash).await? {
+        return Ok(upload_response(StatusCode::OK, &hash, size));
     }
     reserve(&state, &principal, hash, total).await?;
     let outcome = state.blobs.upload(&hash, offset, total, body).await;
@@ -384,15 +528,58 @@ async fn reserve(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Blobs a device may need to upload.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct MissingRequest {
+    /// At most [`MAX_MISSING_QUERY`] addresses.
+    #[schema(schema_with = asked)]
     hashes: Vec<BlobHash>,
 }
 
-#[derive(Debug, Serialize)]
+/// Those of the asked blobs the caller may upload that the relay does not hold.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MissingResponse {
+    /// Addresses, each once.
+    #[schema(schema_with = asked)]
     missing: Vec<BlobHash>,
 }
+
+/// The schema of the addresses one request may ask about.
+fn asked() -> Array {
+    openapi::sha256_list(MAX_MISSING_QUERY)
+}
+
+/// Which of some blobs the relay lacks that the caller may upload.
+#[utoipa::path(
+    post,
+    path = "/v1/blobs/missing",
+    tag = "blobs",
+    request_body = MissingRequest,
+    responses(
+        (
+            status = 200,
+            description = "The missing ones",
+            body = MissingResponse,
+            links(
+                ("upload" = (
+                    operation_id = "put_blob",
+                    parameters(("sha256" = "$response.body#/missing/0")),
+                    description = "Upload the first missing blob"
+                )),
+            ),
+        ),
+        (
+            status = 400,
+            description = "`bad_json`: the body is not JSON; `not_json`: no \
+                           `Content-Type: application/json`",
+        ),
+        (
+            status = 422,
+            description = "`invalid_body`: the JSON has the wrong shape (or an address is \
+                           not 64 hex digits); `too_many_hashes`",
+        ),
+    ),
+)]
 
 async fn missing(
     State(state): State<AppState>,
@@ -805,6 +992,19 @@ mod tests {
             .await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(relay.state.metrics.blobs_stored.get(), 1);
+        // A malformed request is refused all the same (it was a 200, schemathesis found).
+        let malformed = authed("PUT", &format!("/v1/blobs/{a}"), &token)
+            .header(UPLOAD_LENGTH, "")
+            .header(UPLOAD_OFFSET, "_J")
+            .body(Body::empty())
+            .unwrap();
+        let reply = relay.send(malformed).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json()["code"], "invalid_upload_header");
+        let reply = relay
+            .send(put(&a, &token, Some(3_001), 3_000, Body::empty()))
+            .await;
+        assert_eq!(reply.json()["code"], "offset_past_length");
     }
 
     #[tokio::test]

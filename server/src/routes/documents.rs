@@ -2,19 +2,27 @@
 //! to sync. Answer: `[{"id", "unit_id", "updated_at"}]` (`updated_at` in ms since the
 //! Unix epoch), by ward then id.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::store::DocumentSummary;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/v1/documents", get(list))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
+/// The documents the caller may read, by ward then id.
+#[utoipa::path(
+    get,
+    path = "/v1/documents",
+    tag = "documents",
+    responses((status = 200, description = "The documents", body = Vec<DocumentSummary>)),
+)]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,

@@ -9,14 +9,16 @@
 
 use std::time::Instant;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Json, Router};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wardcheck_core::photo::PublicKey;
 
 use crate::AppState;
@@ -26,9 +28,9 @@ use crate::names;
 use crate::serve::Peer;
 use crate::store::{NewDevice, StoreError, now_ms};
 
-pub(crate) fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/v1/enroll", post(enroll))
+pub(crate) fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limited))
 }
 
@@ -51,22 +53,80 @@ async fn rate_limited(
     Ok(next.run(request).await)
 }
 
-#[derive(Debug, Deserialize)]
+/// A phone's enrolment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct EnrolRequest {
+    /// The one-time code from `admin device enrol-code` (case, dashes and spaces do not
+    /// matter).
+    #[schema(example = "7K2M-QX9D-0RTA-HB4W")]
     code: String,
+    /// The device's name as `admin device list` shows it: 1 to 100 characters, without
+    /// control characters or bidirectional overrides and isolates.
+    #[schema(min_length = 1, max_length = 100, example = "Officer A's phone")]
     device_name: String,
+    /// The device's ed25519 public key (it signs evidence records), as 64 hex digits.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     public_key: String,
 }
 
-#[derive(Debug, Serialize)]
+/// The new device's identity and token.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EnrolResponse {
+    /// The device's id.
     device_id: String,
+    /// Its bearer token, shown this once (the relay keeps only its hash).
     token: String,
+    /// The user the code was made for.
     user_id: String,
+    /// That user's role.
+    #[schema(schema_with = role)]
     role: Role,
+    /// Their unit: an officer's ward, a supervisor's city or province.
     unit_id: String,
 }
 
+/// The schema of a [`Role`], as sent.
+fn role() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("The user's role"))
+        .enum_values(Some(
+            [Role::Officer, Role::Supervisor, Role::Admin].map(Role::as_str),
+        ))
+        .build()
+}
+
+/// Trades a one-time enrolment code for a device token.
+#[utoipa::path(
+    post,
+    path = "/v1/enroll",
+    tag = "enrolment",
+    request_body = EnrolRequest,
+    responses(
+        (status = 201, description = "Enrolled", body = EnrolResponse),
+        (
+            status = 400,
+            description = "`bad_json`: the body is not JSON; `not_json`: no \
+                           `Content-Type: application/json`",
+        ),
+        (
+            status = 401,
+            description = "`unauthorized`: a wrong, used or expired code (the same answer \
+                           for each)",
+        ),
+        (
+            status = 422,
+            description = "`invalid_body`: the JSON has the wrong shape; \
+                           `invalid_public_key`, `invalid_device_name`",
+        ),
+        (
+            status = 429,
+            description = "`rate_limited`: too many tries from this client; retry after \
+                           `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+        ),
+    ),
+)]
 async fn enroll(
     State(state): State<AppState>,
     AppJson(request): AppJson<EnrolRequest>,

@@ -5,26 +5,49 @@
 //! request counts by route reveal activity patterns, not data. A request whose peer
 //! address is unknown is treated as remote.
 
-use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::AppError;
 use crate::serve::Peer;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
 }
 
+/// Whether the relay is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "relay",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")),
+)]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Prometheus metrics, for peers on the loopback interface (unless `metrics_remote`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "relay",
+    responses(
+        (
+            status = 200,
+            description = "Prometheus text: requests by route and status, latency, open \
+                           connections, blobs stored",
+            body = String,
+            content_type = "text/plain",
+        ),
+        (status = 403, description = "`forbidden`: not a loopback peer"),
+    ),
+)]
 async fn metrics(
     State(state): State<AppState>,
     request: Request,

@@ -8,43 +8,92 @@
 //! | `GET /v1/documents` | token | `documents` |
 //! | `HEAD`/`GET`/`PUT /v1/blobs/{sha256}`, `POST /v1/blobs/missing` | token | `blobs` |
 //! | `GET /v1/sync` (WebSocket) | token | `sync` |
+//! | `GET /v1/openapi.json` (this API's OpenAPI description) | none | `openapi` |
 //! | `/`, `/console/…` (the supervisors' console) | session cookie | [`crate::console`] |
 //!
 //! Each area's router carries its own body limit and timeout layers; the
-//! authentication layer wraps every authenticated area (see [`crate::auth`]).
+//! authentication layer wraps every authenticated area (see [`crate::auth`]). Handlers are
+//! routed with their OpenAPI description (`openapi`, served at `GET /v1/openapi.json`);
+//! a layer shared by an area adds what it answers to the area's description.
 
 pub(crate) mod blobs;
 pub(crate) mod documents;
 pub(crate) mod enroll;
 pub(crate) mod health;
+pub(crate) mod openapi;
 pub(crate) mod sync;
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::StatusCode;
+use axum::middleware;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::AppState;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::{AppState, auth};
+
+/// The phone API with its description: the public routes and the authenticated ones.
+pub(crate) fn api(state: &AppState) -> OpenApiRouter<AppState> {
+    openapi::router()
+        .merge(public(state))
+        .merge(authenticated(state))
+}
 
 /// Routes that need no token.
-pub(crate) fn public(state: &AppState) -> Router<AppState> {
-    health::router().merge(enroll::router(state).layer(json_limits(&state.config)))
+fn public(state: &AppState) -> OpenApiRouter<AppState> {
+    health::router().merge(with_json_limits(enroll::router(state), &state.config))
 }
 
 /// Routes behind the authentication layer. The sync WebSocket (`routes/sync.rs`) is
 /// merged here too, without the timeout layer (its connections live long).
-pub(crate) fn authenticated(config: &Config) -> Router<AppState> {
-    documents::router()
-        .layer(json_limits(config))
+fn authenticated(state: &AppState) -> OpenApiRouter<AppState> {
+    let config = &state.config;
+    let mut router = with_json_limits(documents::router(), config)
         .merge(blobs::router(config))
         .merge(sync::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_principal,
+        ));
+    openapi::behind_token(router.get_openapi_mut());
+    router
 }
 
-/// Body limit and timeout of small JSON requests.
+/// Body limit and timeout of small JSON requests, on `router` and in its description.
+fn with_json_limits(router: OpenApiRouter<AppState>, config: &Config) -> OpenApiRouter<AppState> {
+    body_limited(timed(router, config.request_timeout), config.max_json_bytes)
+}
+
+/// A timeout answering 408 (`timeout`), on `router` and in its description.
+pub(crate) fn timed(router: OpenApiRouter<AppState>, after: Duration) -> OpenApiRouter<AppState> {
+    let mut router = router.layer(timeout(after));
+    openapi::add_error(
+        router.get_openapi_mut(),
+        StatusCode::REQUEST_TIMEOUT,
+        "`timeout`: the request, its body included, took longer than the route allows",
+    );
+    router
+}
+
+/// A body limit of `max_bytes` answering 413 (`too_large`), on `router` and in its
+/// description.
+pub(crate) fn body_limited(
+    router: OpenApiRouter<AppState>,
+    max_bytes: usize,
+) -> OpenApiRouter<AppState> {
+    let mut router = router.layer(RequestBodyLimitLayer::new(max_bytes));
+    openapi::add_error(
+        router.get_openapi_mut(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "`too_large`: the body is larger than the route takes",
+    );
+    router
+}
+
+/// Body limit and timeout of small JSON requests, as layers (the console's forms).
 pub(crate) fn json_limits(config: &Config) -> (RequestBodyLimitLayer, TimeoutLayer) {
     (
         RequestBodyLimitLayer::new(config.max_json_bytes),
@@ -53,7 +102,7 @@ pub(crate) fn json_limits(config: &Config) -> (RequestBodyLimitLayer, TimeoutLay
 }
 
 /// A timeout answering 408.
-pub(crate) fn timeout(after: Duration) -> TimeoutLayer {
+fn timeout(after: Duration) -> TimeoutLayer {
     TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, after)
 }
 

@@ -6,12 +6,12 @@
 //! on the blocking pool, never on the async workers, one message at a time per sync
 //! permit; connections are admitted first come, first served.
 
-use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};
 use axum::response::Response;
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wardcheck_core::sync::wire::PeerMetadata;
 use wardcheck_core::sync::{
     DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, Session,
@@ -34,19 +34,45 @@ pub const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 pub const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The sync route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/sync", get(upgrade))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upgrade))
 }
 
 /// The sync route's query (`token` is the auth layer's).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SyncParams {
     /// The largest sync message the device wants, in bytes of changes as sent: a phone on
     /// a link that keeps dropping asks for smaller ones. Clamped to
-    /// [`MIN_MESSAGE_BUDGET`]..=[`DEFAULT_MESSAGE_BUDGET`].
+    /// `MIN_MESSAGE_BUDGET..=DEFAULT_MESSAGE_BUDGET` (2 to 16 KiB).
     budget: Option<usize>,
 }
 
+/// Opens the document sync (a WebSocket).
+///
+/// A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`,
+/// `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`), then the automerge-repo
+/// v1 protocol in binary CBOR frames (`join`, `peer`, `request`, `sync`,
+/// `doc-unavailable`), at most 16 MiB each. The socket must send `join` within 10 s.
+/// Documents outside the caller's scope are `doc-unavailable`, never data.
+#[utoipa::path(
+    get,
+    path = "/v1/sync",
+    tag = "sync",
+    params(SyncParams),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open"),
+        (
+            status = 400,
+            description = "`bad_request`: not a WebSocket upgrade (a header missing or \
+                           wrong), or a `budget` that is not a number",
+        ),
+        (
+            status = 426,
+            description = "`rejected`: the connection cannot be upgraded",
+        ),
+    ),
+)]
 async fn upgrade(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -32,10 +32,11 @@ pub struct StoredDocument {
     pub last_seq: Option<i64>,
 }
 
-/// One line of a document listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One line of a document listing (as `GET /v1/documents` sends it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DocumentSummary {
     /// The document id (bs58check).
+    #[schema(value_type = String)]
     pub id: DocumentId,
     /// Its ward.
     pub unit_id: String,
