@@ -67,6 +67,11 @@ pub enum Error {
     /// Automerge refused the operation or the bytes.
     #[error("document error: {0}")]
     Automerge(#[from] automerge::AutomergeError),
+    /// Bytes from elsewhere would expand past what Automerge may be given at once
+    /// ([`crate::doc::MAX_INFLATED_BYTES`]), or are not Automerge chunks: refused before
+    /// Automerge read them.
+    #[error(transparent)]
+    Inflation(#[from] crate::sync::InflationError),
     /// The local database failed.
     #[error("local store: {0}")]
     Store(#[from] rusqlite::Error),

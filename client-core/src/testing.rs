@@ -1,6 +1,7 @@
 //! Builders for tests: deterministic camera-like photos, with or without EXIF, a sample
-//! unit, signed evidence records that need no image processing, and an Automerge change
-//! compressed to a thousandth of what it inflates to (a sync message bomb).
+//! unit, signed evidence records that need no image processing, an Automerge change
+//! compressed to a thousandth of what it inflates to (a sync message bomb), and a bundle
+//! of a few bytes whose column decodes to as many rows as asked.
 //!
 //! The pictures are gradients with a few large shapes, so that resizing, orientation
 //! and perceptual hashes have something real to work on; each seed draws a different
@@ -379,21 +380,13 @@ pub fn compressed_change_bomb(change: &automerge::Change, extra: usize) -> Vec<u
 
     use sha2::Digest;
 
-    fn uleb(mut value: u64, out: &mut Vec<u8>) {
-        while value >= 0x80 {
-            out.push((value & 0x7f) as u8 | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
     let raw = change.raw_bytes();
     // Magic (4), checksum (4), type (1), then the body's length: its last byte is < 0x80.
     let length_bytes = raw[9..].iter().take_while(|&&b| b >= 0x80).count() + 1;
     let body = &raw[9 + length_bytes..];
     // The checksum is the start of the SHA-256 of the uncompressed chunk's type, length
     // and body (automerge `src/storage/chunk.rs`, `hash`).
-    let mut prefix = vec![1];
-    uleb((body.len() + extra) as u64, &mut prefix);
+    let prefix = [vec![1], uleb((body.len() + extra) as u64)].concat();
     let mut hash = sha2::Sha256::new();
     hash.update(&prefix);
     let mut deflate =
@@ -414,9 +407,58 @@ pub fn compressed_change_bomb(change: &automerge::Change, extra: usize) -> Vec<u
     let mut chunk = raw[..4].to_vec();
     chunk.extend_from_slice(&hash.finalize()[..4]);
     chunk.push(2);
-    uleb(deflated.len() as u64, &mut chunk);
+    chunk.extend(uleb(deflated.len() as u64));
     chunk.extend_from_slice(&deflated);
     chunk
+}
+
+/// A bundle chunk (Automerge's chunk type 3) of some 20 bytes, checksum valid, whose one
+/// column (the ops' counters, delta-encoded: the legacy `ID_CTR`) is a single run of
+/// `rows` rows. Automerge 0.12 decodes it into a `Vec<i64>` of `rows` elements as it
+/// parses the chunk (`storage/bundle/storage.rs`, `decode_delta_int`): 2^40 rows ask for
+/// 8 TiB. Chunk layout: see `crate::sync::inflation`.
+pub fn long_run_bundle(rows: u64) -> Vec<u8> {
+    use sha2::Digest;
+
+    let column = [sleb(i64::try_from(rows).expect("rows under 2^63")), sleb(1)].concat();
+    // No deps, no actors, no change columns; one op column: id 2, delta (3).
+    let body = [
+        &[0, 0, 0, 1][..],
+        &uleb(2 << 4 | 3),
+        &uleb(column.len() as u64),
+        &column,
+    ]
+    .concat();
+    let hashed = [&[3][..], &uleb(body.len() as u64), &body].concat();
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83];
+    chunk.extend_from_slice(&sha2::Sha256::digest(&hashed)[..4]);
+    chunk.extend_from_slice(&hashed);
+    chunk
+}
+
+/// `value` as unsigned LEB128, as Automerge writes numbers.
+pub fn uleb(mut value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while value >= 0x80 {
+        out.push((value & 0x7f) as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+    out
+}
+
+/// `value` as signed LEB128, as Automerge writes run counts and deltas.
+pub fn sleb(mut value: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if (value == 0 && byte & 0x40 == 0) || (value == -1 && byte & 0x40 != 0) {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 #[cfg(test)]

@@ -509,9 +509,15 @@ impl Workspace {
     }
 
     /// Takes in a document (or changes to one) from another replica, storing what is new.
-    /// Bytes that are not an assessment are refused and nothing is stored.
+    /// Bytes that are not an assessment, or would expand past
+    /// [`crate::doc::MAX_INFLATED_BYTES`], are refused and nothing is stored.
     pub fn import_document(&self, bytes: &[u8]) -> Result<DocumentId> {
-        let incoming = Assessment::load(bytes)?;
+        self.import(Assessment::load(bytes)?)
+    }
+
+    /// Stores `incoming`, an assessment read from elsewhere, or merges it into the stored
+    /// one with its id.
+    pub(crate) fn import(&self, incoming: Assessment) -> Result<DocumentId> {
         let id = incoming.id()?;
         let mut inner = self.lock();
         match inner.doc(&id) {
@@ -519,7 +525,7 @@ impl Workspace {
             Err(e) => Err(e),
             Ok(_) => {
                 let limit = self.config.compact_after_chunks;
-                inner.change(&id, &[], now_ms(), limit, None, |doc| doc.apply(bytes))?;
+                inner.change(&id, &[], now_ms(), limit, None, |doc| doc.merge(&incoming))?;
                 Ok(id)
             }
         }

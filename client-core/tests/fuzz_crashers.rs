@@ -3,13 +3,40 @@
 //!
 //! `tests/fuzz-crashers/open/<target>/` holds crashes found but not fixed yet (`fuzz/run.sh`
 //! does not fuzz their target meanwhile): the panics must still panic, so that the fix is
-//! noticed and the input moved up to `<target>/`. Inputs named `*.unbounded` take memory
-//! without end: they are never replayed here, only under libFuzzer's `-malloc_limit_mb`.
+//! noticed and the input moved up to `<target>/`.
+//!
+//! Every test here runs under a cap on the process's memory ([`MEMORY_CAP`]), as libFuzzer
+//! runs the targets: an input that makes Automerge take memory without end (a run of 2^35
+//! rows in six bytes) fails its allocation and aborts this binary, instead of taking the
+//! machine's memory.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use wardcheck_core::testing::fuzz::{TARGETS, Target};
+
+/// The address space this test binary may take: room for the harness, its threads'
+/// stacks and the allocator's arenas, far from what a run without end asks for.
+const MEMORY_CAP: u64 = 2 << 30;
+
+/// Caps the process's address space at [`MEMORY_CAP`], once (Linux: elsewhere the cap is
+/// libFuzzer's alone).
+fn cap_memory() {
+    static CAP: Once = Once::new();
+    CAP.call_once(|| {
+        #[cfg(target_os = "linux")]
+        {
+            let cap = libc::rlimit {
+                rlim_cur: MEMORY_CAP,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            // SAFETY: setrlimit reads the struct it is given, which outlives the call.
+            let set = unsafe { libc::setrlimit(libc::RLIMIT_AS, &cap) };
+            assert_eq!(set, 0, "setrlimit: {}", std::io::Error::last_os_error());
+        }
+    });
+}
 
 /// The inputs kept for each target under `folder`, as (target body, input file).
 fn crashers(folder: &str) -> Vec<(Target, PathBuf)> {
@@ -20,13 +47,7 @@ fn crashers(folder: &str) -> Vec<(Target, PathBuf)> {
             continue;
         };
         for input in inputs {
-            let input = input.unwrap().path();
-            if input
-                .extension()
-                .is_none_or(|extension| extension != "unbounded")
-            {
-                found.push((target, input));
-            }
+            found.push((target, input.unwrap().path()));
         }
     }
     found
@@ -34,6 +55,7 @@ fn crashers(folder: &str) -> Vec<(Target, PathBuf)> {
 
 #[test]
 fn kept_crashers_no_longer_crash() {
+    cap_memory();
     for (target, input) in crashers("tests/fuzz-crashers") {
         eprintln!("replaying {}", input.display());
         target(&std::fs::read(&input).unwrap());
@@ -42,6 +64,7 @@ fn kept_crashers_no_longer_crash() {
 
 #[test]
 fn open_crashers_still_crash_until_fixed() {
+    cap_memory();
     for (target, input) in crashers("tests/fuzz-crashers/open") {
         let bytes = std::fs::read(&input).unwrap();
         let crashed = catch_unwind(AssertUnwindSafe(|| target(&bytes))).is_err();

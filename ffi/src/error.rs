@@ -158,7 +158,9 @@ impl From<CoreError> for WardcheckError {
             CoreError::Store(_) | CoreError::StoreTooNew { .. } | CoreError::Io(_) => {
                 Self::Storage { message }
             }
-            CoreError::Malformed(_) | CoreError::Automerge(_) => Self::Document { message },
+            CoreError::Malformed(_) | CoreError::Automerge(_) | CoreError::Inflation(_) => {
+                Self::Document { message }
+            }
             _ => Self::Internal { message },
         }
     }

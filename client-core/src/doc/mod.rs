@@ -41,6 +41,7 @@
 //! photo. Every change carries a JSON message naming its author, device, what it did and
 //! the criterion, which is what [`Assessment::history`] and [`Assessment::conflicts`] read.
 
+mod foreign;
 mod id;
 pub(crate) mod read;
 mod review;
@@ -59,6 +60,9 @@ use crate::error::{Error, Result};
 use crate::model::{Action, Author, Template, Unit};
 use crate::photo::{CaptureClaim, GeoPoint, PerceptualHash, ProvenanceError, PublicKey, Signature};
 
+pub use foreign::{
+    MAX_INFLATED_BYTES, load_incremental_untrusted, load_untrusted, receive_untrusted, untrusted,
+};
 pub use id::{DocumentId, InvalidDocumentId};
 pub use read::{AssessmentView, Comment, CriterionView, Indicator};
 pub use review::{Conflict, ConflictValue, FieldValue, HistoryEntry};
@@ -285,9 +289,11 @@ impl Assessment {
         Ok(next)
     }
 
-    /// Loads an assessment from saved bytes (a snapshot, optionally followed by chunks).
+    /// Loads an assessment from saved bytes that came from elsewhere (a snapshot,
+    /// optionally followed by chunks), bounded as [`load_untrusted`] bounds them.
     pub fn load(bytes: &[u8]) -> Result<Self> {
-        untrusted(|| Self::from_automerge(Automerge::load(bytes)?))
+        let doc = load_untrusted(bytes)?;
+        untrusted(|| Self::from_automerge(doc))
     }
 
     /// Wraps a document received from elsewhere, checking that it is an assessment.
@@ -345,11 +351,12 @@ impl Assessment {
         self.doc.save_after(heads)
     }
 
-    /// Applies changes received from another replica (chunks or a whole document).
-    /// Returns how many changes were new.
+    /// Applies changes received from another replica (chunks or a whole document),
+    /// bounded as [`load_incremental_untrusted`] bounds them. Returns how many changes
+    /// were new.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<usize> {
         let mut incoming = self.doc.fork();
-        let added = untrusted(|| Ok(incoming.load_incremental(bytes)?))?;
+        let added = load_incremental_untrusted(&mut incoming, bytes)?;
         // Refuse to take in something that no longer reads as an assessment.
         read::check_schema(&incoming)?;
         self.doc = incoming.with_actor(self.doc.get_actor().clone());
@@ -368,7 +375,8 @@ impl Assessment {
     }
 
     /// Applies a peer's sync message. Like [`Assessment::apply`], a message whose changes
-    /// would leave something that is no longer an assessment is refused whole.
+    /// would expand past [`MAX_INFLATED_BYTES`], or leave something that is no longer an
+    /// assessment, is refused whole.
     pub fn receive_sync_message(
         &mut self,
         state: &mut automerge::sync::State,
@@ -382,14 +390,15 @@ impl Assessment {
         }
         let mut incoming_state = state.clone();
         let mut incoming = self.doc.fork();
-        untrusted(|| Ok(incoming.receive_sync_message(&mut incoming_state, message)?))?;
+        receive_untrusted(&mut incoming, &mut incoming_state, message)?;
         read::check_schema(&incoming)?;
         self.doc = incoming.with_actor(self.doc.get_actor().clone());
         *state = incoming_state;
         Ok(())
     }
 
-    /// Applies a peer's sync message as it comes, checking nothing: for a copy that the
+    /// Applies a peer's sync message as it comes (bounded as every message is, see
+    /// [`receive_untrusted`]), checking nothing of what it does: for a copy that the
     /// caller checks next and drops if it refuses it (the relay runs the change policy,
     /// which says why, where [`Assessment::receive_sync_message`] only knows that the
     /// result no longer reads). On error the copy may hold part of the message, or be
@@ -399,8 +408,7 @@ impl Assessment {
         state: &mut automerge::sync::State,
         message: automerge::sync::Message,
     ) -> Result<()> {
-        use automerge::sync::SyncDoc;
-        untrusted(|| Ok(self.doc.receive_sync_message(state, message)?))
+        receive_untrusted(&mut self.doc, state, message)
     }
 
     /// Whether `doc` holds a whole assessment: the schema and every piece of the template
@@ -409,10 +417,14 @@ impl Assessment {
         read::check_schema(doc).is_ok() && read::template_of(doc).is_ok()
     }
 
-    /// Merges another replica of the same assessment into this one.
+    /// Merges another replica of the same assessment into this one. Like
+    /// [`Assessment::apply`], a merge that would leave something that is no longer an
+    /// assessment is refused whole.
     pub fn merge(&mut self, other: &Assessment) -> Result<()> {
-        let mut theirs = other.doc.clone();
-        self.doc.merge(&mut theirs)?;
+        let mut incoming = self.doc.fork();
+        incoming.merge(&mut other.doc.clone())?;
+        read::check_schema(&incoming)?;
+        self.doc = incoming.with_actor(self.doc.get_actor().clone());
         Ok(())
     }
 
@@ -636,18 +648,6 @@ impl Assessment {
     fn criterion_child(&self, doc: &impl ReadDoc, criterion: &str, key: &str) -> Result<ObjId> {
         Shape.criterion_child(doc, criterion, key)
     }
-}
-
-/// Runs `f`, which feeds Automerge bytes from elsewhere: a panic inside it becomes
-/// [`Error::Malformed`]. automerge 0.12's column decoder still panics on some malformed
-/// chunks (found by fuzzing: `tests/fuzz-crashers/`); a panic is caught where the bytes
-/// come in, and the caller drops whatever `f` was changing, which may be left half-way.
-pub fn untrusted<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(Error::Malformed(
-            "Automerge could not read these bytes".into(),
-        ))
-    })
 }
 
 /// Navigation through the schema's fixed objects, usable on the document and inside a

@@ -25,7 +25,7 @@ pub use automerge::sync::{Message as SyncMessage, State as SyncState};
 pub use bounded::{
     DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, generate_bounded,
 };
-pub use inflation::{InflationError, check_inflation};
+pub use inflation::{Inflated, InflationError, ROW_BYTES, check_inflation};
 pub use session::{DocStatus, HostError, Session, SessionError, Side, SyncHost};
 pub use workspace_host::WorkspaceHost;
 #[cfg(test)]

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{Message, State};
 use automerge::{Automerge, ChangeHash};
 
 use super::{HostError, SyncHost};
 use crate::Workspace;
-use crate::doc::{Assessment, DocumentId};
+use crate::doc::{Assessment, DocumentId, receive_untrusted};
 
 /// Serves a workspace's assessments to a session, and fetches the ones it lacks: a
 /// fetched document is kept in memory until it reads as a whole assessment with the id it
@@ -79,22 +79,24 @@ impl SyncHost for WorkspaceHost<'_> {
                 Err(crate::Error::Malformed(_) | crate::Error::Automerge(_)) => {
                     Err(HostError::Unavailable)
                 }
+                Err(crate::Error::Inflation(e)) => Err(HostError::Refused(e.to_string())),
                 Err(e) => Err(failed(e)),
             };
         }
         let fetching = self.fetching.entry(*doc).or_default();
-        let received = crate::doc::untrusted(|| Ok(fetching.receive_sync_message(state, message)?));
-        if received.is_err() {
+        if let Err(e) = receive_untrusted(fetching, state, message) {
             // What it holds may be broken: start this document over.
             self.fetching.remove(doc);
-            return Err(HostError::Unavailable);
+            return Err(match e {
+                crate::Error::Inflation(e) => HostError::Refused(e.to_string()),
+                _ => HostError::Unavailable,
+            });
         }
         // Complete yet? A partial document does not read as an assessment.
         match Assessment::from_automerge(fetching.clone()) {
             Ok(assessment) if assessment.id().ok() == Some(*doc) => {
-                self.workspace
-                    .import_document(&assessment.save())
-                    .map_err(failed)?;
+                // Taken in message by message, each bounded: stored as it is.
+                self.workspace.import(assessment).map_err(failed)?;
                 self.fetching.remove(doc);
                 Ok(())
             }

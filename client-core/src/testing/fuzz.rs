@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{Message, State};
 use automerge::{ActorId, Automerge, ChangeHash};
 
 use crate::Workspace;
@@ -138,8 +138,7 @@ impl SyncHost for MemoryHost {
             return Ok(());
         }
         let arriving = self.arriving.entry(*doc).or_default();
-        let received = crate::doc::untrusted(|| Ok(arriving.receive_sync_message(state, message)?));
-        if received.is_err() {
+        if crate::doc::receive_untrusted(arriving, state, message).is_err() {
             self.arriving.remove(doc);
             return Err(HostError::Unavailable);
         }

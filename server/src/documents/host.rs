@@ -8,8 +8,13 @@
 //! - **Authority**: every change goes in through the [`Intake`], under the change
 //!   policy; a refused one is told to the device as `doc-unavailable` with the reason,
 //!   and the connection goes on with its other documents.
-//! - **Bounded inflation**: a message whose changes would inflate past
-//!   [`MAX_INFLATED_MESSAGE_BYTES`] is refused before Automerge inflates them.
+//! - **Bounded expansion**: a message whose changes would inflate or decode past
+//!   [`wardcheck_core::doc::MAX_INFLATED_BYTES`] is refused before Automerge reads them
+//!   (the core checks every message on its way into Automerge,
+//!   [`wardcheck_core::doc::receive_untrusted`]; the relay tells why and logs it). A
+//!   frame of [`crate::routes::sync::MAX_FRAME_BYTES`] could otherwise take the relay
+//!   gigabytes; messages are applied two per core at once
+//!   ([`crate::AppState::sync_workers`]).
 //! - **Durability before acknowledgement**: changes are stored before the reply that
 //!   carries the new heads is generated; if storing fails the session ends.
 
@@ -21,10 +26,10 @@ use automerge::sync::{Message, State};
 use wardcheck_core::doc::{Assessment, DocumentId};
 use wardcheck_core::model::Role;
 use wardcheck_core::policy::Writer;
-use wardcheck_core::sync::{HostError, SyncHost, check_inflation};
+use wardcheck_core::sync::{HostError, InflationError, SyncHost};
 
 use super::pending::PushError;
-use super::{DocCache, DocError, Intake, MAX_INFLATED_MESSAGE_BYTES, PendingPushes, SharedDoc};
+use super::{DocCache, DocError, Intake, PendingPushes, SharedDoc};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::store::RelayStore;
@@ -102,7 +107,10 @@ impl RelayHost {
                 // On a copy the intake checks with the change policy.
                 doc.receive_sync_message_unchecked(&mut next, message)
             });
-        taken.map_err(refusal)?;
+        taken.map_err(|e| match e {
+            DocError::Edit(wardcheck_core::Error::Inflation(e)) => self.too_large(id, e),
+            other => refusal(other),
+        })?;
         *state = next;
         Ok(())
     }
@@ -118,6 +126,7 @@ impl RelayHost {
             Ok(complete) => complete,
             Err(PushError::Unavailable) => return Err(HostError::Unavailable),
             Err(e @ PushError::TooLarge) => return Err(HostError::Refused(e.to_string())),
+            Err(PushError::Inflation(e)) => return Err(self.too_large(id, e)),
         };
         let Some(doc) = complete else {
             return Ok(());
@@ -130,6 +139,20 @@ impl RelayHost {
         self.intake
             .add(id, &view.unit.id, doc, &self.writer(), &self.device)
             .map_err(refusal)
+    }
+}
+
+impl RelayHost {
+    /// A message refused before Automerge read it, logged, as the session tells it.
+    fn too_large(&self, id: &DocumentId, e: InflationError) -> HostError {
+        tracing::warn!(
+            document = %id,
+            user = %self.user,
+            device = %self.device,
+            reason = %e,
+            "refused a sync message"
+        );
+        HostError::Refused(e.to_string())
     }
 }
 
@@ -176,17 +199,6 @@ impl SyncHost for RelayHost {
         state: &mut State,
         message: Message,
     ) -> Result<(), HostError> {
-        // Before any document or pending push sees it: Automerge inflates it whole.
-        if let Err(e) = check_inflation(message.changes.iter(), MAX_INFLATED_MESSAGE_BYTES) {
-            tracing::warn!(
-                document = %id,
-                user = %self.user,
-                device = %self.device,
-                reason = %e,
-                "refused a sync message"
-            );
-            return Err(HostError::Refused(e.to_string()));
-        }
         match self.open(id)? {
             Some(stored) => self.receive_stored(id, &stored, state, message),
             // A document the relay does not have: only a peer that has it can push it.
@@ -198,9 +210,11 @@ impl SyncHost for RelayHost {
 #[cfg(test)]
 mod tests {
     use automerge::sync::MessageVersion;
+    use wardcheck_core::doc::MAX_INFLATED_BYTES;
     use wardcheck_core::model::{Action, Author, Status};
     use wardcheck_core::sync::DEFAULT_MESSAGE_BUDGET;
-    use wardcheck_core::testing::compressed_change_bomb;
+    use wardcheck_core::sync::ROW_BYTES;
+    use wardcheck_core::testing::{compressed_change_bomb, long_run_bundle};
 
     use super::*;
     use crate::documents::testing::{assessment, stored};
@@ -349,7 +363,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn changes_that_would_inflate_past_the_bound_are_refused_before_any_document() {
+    async fn changes_that_would_inflate_past_the_bound_are_refused_with_their_reason() {
         let relay = TestRelay::new();
         let mut phone = assessment("ngo-may");
         let id = phone.id().unwrap();
@@ -358,7 +372,7 @@ mod tests {
             .unwrap();
         let change = phone.automerge().get_last_local_change().unwrap();
         // A valid change, 64 KB as sent.
-        let bomb = compressed_change_bomb(&change, MAX_INFLATED_MESSAGE_BYTES);
+        let bomb = compressed_change_bomb(&change, MAX_INFLATED_BYTES);
         let message = Message {
             heads: phone.heads(),
             need: Vec::new(),
@@ -377,6 +391,34 @@ mod tests {
         stored(&relay.state.store, "ngo-may");
         let refused = host.receive(&id, &mut State::new(), message);
         assert_eq!(refused, Err(HostError::Refused(reason.into())));
+        assert_eq!(status(&relay, &id), (Status::NotStarted, String::new()));
+    }
+
+    #[tokio::test]
+    async fn a_column_that_would_decode_past_the_bound_is_refused_with_its_reason() {
+        let relay = TestRelay::new();
+        let phone = assessment("ngo-may");
+        let id = phone.id().unwrap();
+        let message = Message {
+            heads: phone.heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            // 2^40 rows in a 20-byte bundle.
+            changes: long_run_bundle(1 << 40).into(),
+            flags: None,
+            version: MessageVersion::V1,
+        };
+        let reason = format!(
+            "the changes decode to more than {} rows",
+            MAX_INFLATED_BYTES / ROW_BYTES
+        );
+        let mut host = host(&relay, "officer-a", Role::Officer);
+        let refused = host.receive(&id, &mut State::new(), message.clone());
+        assert_eq!(refused, Err(HostError::Refused(reason.clone())));
+        assert_eq!(relay.state.pending.heads("officer-a-phone", &id), None);
+        stored(&relay.state.store, "ngo-may");
+        let refused = host.receive(&id, &mut State::new(), message);
+        assert_eq!(refused, Err(HostError::Refused(reason)));
         assert_eq!(status(&relay, &id), (Status::NotStarted, String::new()));
     }
 

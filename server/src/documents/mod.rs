@@ -21,16 +21,6 @@ use wardcheck_core::policy::Refusal;
 
 use crate::store::StoreError;
 
-/// The most a sync message's changes may take once inflated (compressed changes and
-/// deflated columns counted as what they inflate to, see
-/// [`wardcheck_core::sync::check_inflation`]). Automerge inflates them whole before
-/// anything looks at them, at up to 1000:1: without a bound one frame of
-/// [`crate::routes::sync::MAX_FRAME_BYTES`] could take the relay gigabytes. Four times the
-/// largest frame is far above an honest message (phones send parts of 16 KiB as sent, a
-/// single change alone); messages are applied two per core at once
-/// ([`crate::AppState::sync_workers`]), so inflated changes take at most 256 MiB per core.
-pub const MAX_INFLATED_MESSAGE_BYTES: usize = 64 << 20;
-
 /// Opening or changing a document failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

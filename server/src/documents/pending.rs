@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{Message, State};
 use automerge::{Automerge, ChangeHash};
-use wardcheck_core::doc::{Assessment, DocumentId, untrusted};
-use wardcheck_core::sync::generate_bounded;
+use wardcheck_core::doc::{Assessment, DocumentId, receive_untrusted};
+use wardcheck_core::sync::{InflationError, generate_bounded};
 
 use super::cache::lock;
 
@@ -45,6 +45,10 @@ pub enum PushError {
     /// The device's unfinished pushes would exceed [`DEVICE_BYTES`]: this one is dropped.
     #[error("a new document pushed in parts exceeds {DEVICE_BYTES} bytes")]
     TooLarge,
+    /// The message would expand past [`wardcheck_core::doc::MAX_INFLATED_BYTES`]: refused
+    /// before Automerge read it, and the push is dropped.
+    #[error(transparent)]
+    Inflation(InflationError),
 }
 
 /// The unfinished pushes (see the module docs).
@@ -118,9 +122,10 @@ impl PendingPushes {
             return Err(PushError::TooLarge);
         }
         // A failure (or a panic inside Automerge) drops the push: it may be broken.
-        let received = untrusted(|| Ok(pending.doc.receive_sync_message(state, message)?));
-        if received.is_err() {
-            return Err(PushError::Unavailable);
+        match receive_untrusted(&mut pending.doc, state, message) {
+            Ok(()) => {}
+            Err(wardcheck_core::Error::Inflation(e)) => return Err(PushError::Inflation(e)),
+            Err(_) => return Err(PushError::Unavailable),
         }
         if Assessment::is_complete(&pending.doc) {
             return Ok(Some(pending.doc));
@@ -153,6 +158,7 @@ fn make_room(pushes: &mut HashMap<Key, Pending>) {
 mod tests {
     use std::sync::Arc;
 
+    use automerge::sync::SyncDoc;
     use automerge::transaction::Transactable;
     use wardcheck_core::model::sample_templates;
     use wardcheck_core::sync::MIN_MESSAGE_BUDGET;
