@@ -22,6 +22,7 @@ use crate::model::{Author, Unit};
 use crate::photo::{CaptureClaim, DeviceKey, PerceptualHash};
 
 pub mod fuzz;
+pub mod hostile;
 
 /// SplitMix64: small, fast and good enough to place shapes.
 struct Rng(u64);

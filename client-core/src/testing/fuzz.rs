@@ -39,7 +39,20 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("template", template),
     ("photo", photo),
     ("document", document),
+    ("policy", policy),
 ];
+
+/// The change policy over a hostile officer's writes decoded from `data`
+/// ([`super::hostile::writes_from_bytes`]): whatever it takes is harmless
+/// ([`super::hostile::check_writes`]), and nothing panics.
+pub fn policy(data: &[u8]) {
+    static BEFORE: OnceLock<Assessment> = OnceLock::new();
+    let before = BEFORE.get_or_init(super::hostile::reviewed);
+    let (changes, actor) = super::hostile::writes_from_bytes(data);
+    if let Err(harm) = super::hostile::check_writes(before, &changes, actor) {
+        panic!("the policy let harm through: {harm}");
+    }
+}
 
 /// The wire decoder: any frame decodes or is refused, and what decodes encodes back to
 /// the same message.
@@ -317,6 +330,21 @@ pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
         reason: Some("refused".into()),
     };
     seeds.push(("wire", "doc-unavailable".into(), unavailable.encode()));
+
+    // A hostile device's writes: runs of pseudo-random bytes (xorshift), from which the
+    // fuzzer finds its way to the objects and operations that matter.
+    for n in 1..=8u64 {
+        let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let bytes = (0..61)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        seeds.push(("policy", format!("writes-{n}"), bytes));
+    }
 
     for template in sample_templates() {
         seeds.push((
