@@ -62,4 +62,7 @@ mod workspace;
 
 pub use error::{Error, Result};
 pub use store::BlobInfo;
-pub use workspace::{AssessmentSummary, Enrolment, SimilarEvidence, Workspace, WorkspaceConfig};
+pub use workspace::{
+    AssessmentSummary, Enrolment, MAX_FETCHING_BLOB_BYTES, MAX_FETCHING_BYTES, SimilarEvidence,
+    Workspace, WorkspaceConfig,
+};

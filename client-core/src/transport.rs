@@ -8,26 +8,21 @@
 //! that a cancel leaves behind. Nothing here blocks local edits: the workspace lock is
 //! taken per call, never across network waits.
 
-use std::collections::BTreeSet;
-use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tungstenite::Message;
 
-use crate::blob::{BlobHash, BlobKind};
 use crate::doc::DocumentId;
 use crate::model::Role;
 use crate::photo::PublicKey;
-use crate::sync::wire::PeerMetadata;
-use crate::sync::{
-    DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, Session, SessionError, SyncState,
-    WorkspaceHost,
-};
+use crate::sync::{SessionError, WorkspaceHost};
 use crate::{Enrolment, Workspace};
+pub use blobs::fetch_photo;
 use interrupt::{interruptible, pause};
 pub use socket::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
 
+mod blobs;
+mod documents;
 mod interrupt;
 mod socket;
 #[cfg(feature = "tls")]
@@ -170,6 +165,32 @@ pub struct SyncReport {
     pub thumbnails_fetched: usize,
     /// Thumbnails the relay does not have yet (their phone has not uploaded them).
     pub thumbnails_not_yet_on_relay: usize,
+    /// Thumbnail bytes received, the pieces of downloads cut short included (kept: the
+    /// next sync asks only for the rest).
+    pub thumbnail_bytes_received: u64,
+    /// Changes the relay's sync messages carried in this sync.
+    pub changes_received: u64,
+    /// Of those, the changes that were new here; the rest had arrived before (on a link
+    /// that drops, a change that crossed it is kept and never asked for again, so the
+    /// two are equal).
+    pub changes_new: u64,
+    /// The bytes of those changes, as they came (compressed).
+    pub change_bytes_received: u64,
+    /// Why the sync stopped before the end, if the link gave out after it had carried
+    /// something (retries spent): what came is kept, and the next sync goes on from it.
+    /// `None` for a sync that finished. (A link that carried nothing is an error.)
+    pub interrupted: Option<String>,
+}
+
+impl SyncReport {
+    /// Whether anything crossed the link: changes, photos or thumbnails.
+    fn moved_anything(&self) -> bool {
+        self.changes_new > 0
+            || self.bytes_uploaded > 0
+            || self.blobs_already_there > 0
+            || self.thumbnails_fetched > 0
+            || self.thumbnail_bytes_received > 0
+    }
 }
 
 /// A document the relay took no changes of, and why.
@@ -389,358 +410,43 @@ fn http_error(status: u16, response: &mut ureq::http::Response<ureq::Body>) -> T
 /// scope it lacks, then the photos the relay lacks (thumbnails first, resuming interrupted
 /// uploads), then the thumbnails of others' photos. Full photos come on demand with
 /// [`fetch_photo`].
+///
+/// On a link that gives out after it carried something (its retries spent), the report
+/// comes back with [`SyncReport::interrupted`] set rather than an error: what crossed is
+/// kept, and the next call goes on from it. An error means nothing moved.
 pub fn sync_now(
     workspace: &Workspace,
     relay: &Relay,
     observer: &dyn SyncObserver,
 ) -> Result<SyncReport, TransportError> {
     let mut report = SyncReport::default();
-    // One host for every attempt: a document being fetched keeps what arrived before a
-    // connection dropped, so a link that drops every few KB still brings it in, part by
-    // part.
     let mut host = WorkspaceHost::new(workspace);
-    let mut budget = DEFAULT_MESSAGE_BUDGET;
-    let exchanged = relay.retry(observer, || {
-        host.set_budget(budget);
-        let result = sync_documents(workspace, relay, observer, &mut host, budget);
-        if matches!(&result, Err(e) if e.is_transient()) {
-            // The link dropped in the middle: smaller messages next time, both ways.
-            budget = (budget / 2).max(MIN_MESSAGE_BUDGET);
+    let exchanged = documents::exchange(workspace, relay, observer, &mut host);
+    let received = host.received();
+    report.changes_received = received.changes;
+    report.changes_new = received.new_changes;
+    report.change_bytes_received = received.bytes;
+    let outcome = exchanged.and_then(|exchanged| {
+        report.documents_in_sync = exchanged.in_sync;
+        report.unavailable = exchanged.unavailable;
+        report.refused = exchanged.refused;
+        relay.retry(observer, || {
+            blobs::upload_blobs(workspace, relay, observer, &mut report)
+        })?;
+        relay.retry(observer, || {
+            blobs::fetch_thumbnails(workspace, relay, observer, &mut report)
+        })
+    });
+    match outcome {
+        Ok(()) => Ok(report),
+        // The link gave out after it carried something: what came is kept, and the
+        // report says how far the sync got.
+        Err(e) if e.is_transient() && report.moved_anything() => {
+            report.interrupted = Some(e.to_string());
+            Ok(report)
         }
-        result
-    })?;
-    report.documents_in_sync = exchanged.in_sync;
-    report.unavailable = exchanged.unavailable;
-    report.refused = exchanged.refused;
-    relay.retry(observer, || {
-        upload_blobs(workspace, relay, observer, &mut report)
-    })?;
-    relay.retry(observer, || {
-        fetch_thumbnails(workspace, relay, observer, &mut report)
-    })?;
-    Ok(report)
-}
-
-#[derive(Deserialize)]
-struct ListedDocument {
-    id: DocumentId,
-}
-
-fn sync_documents(
-    workspace: &Workspace,
-    relay: &Relay,
-    observer: &dyn SyncObserver,
-    host: &mut WorkspaceHost<'_>,
-    budget: usize,
-) -> Result<Exchanged, TransportError> {
-    let (url, bearer) = (relay.url("/v1/documents"), relay.bearer());
-    let listed: Vec<ListedDocument> = relay.http(observer, move |agent| {
-        let mut response = agent.get(&url).header("Authorization", &bearer).call()?;
-        match response.status().as_u16() {
-            200 => Ok(response.body_mut().read_json()?),
-            status => Err(http_error(status, &mut response)),
-        }
-    })?;
-    let ids: BTreeSet<DocumentId> = workspace
-        .document_ids()?
-        .into_iter()
-        .chain(listed.into_iter().map(|d| d.id))
-        .collect();
-
-    let expected = workspace.relay_peer_id(&relay.base)?;
-    match sync_session(
-        workspace,
-        relay,
-        observer,
-        host,
-        budget,
-        &ids,
-        expected.clone(),
-    ) {
-        // Another relay answers at this address: once more, waiting for its `peer`.
-        Err(TransportError::Protocol(SessionError::PeerChanged)) if expected.is_some() => {
-            sync_session(workspace, relay, observer, host, budget, &ids, None)
-        }
-        other => other,
+        Err(e) => Err(e),
     }
-}
-
-/// One connection's sync of `ids`. With the relay's `expected` peer id (from the last
-/// sync), the documents' first messages go right behind `join`: one round trip less.
-fn sync_session(
-    workspace: &Workspace,
-    relay: &Relay,
-    observer: &dyn SyncObserver,
-    host: &mut WorkspaceHost<'_>,
-    budget: usize,
-    ids: &BTreeSet<DocumentId>,
-    expected: Option<String>,
-) -> Result<Exchanged, TransportError> {
-    let mut socket = socket::connect(relay, budget, observer)?;
-    let metadata = PeerMetadata {
-        storage_id: Some(workspace.device_id().to_owned()),
-        is_ephemeral: false,
-    };
-    let mut session = Session::initiate(workspace.device_id(), metadata);
-    if let Some(peer) = &expected {
-        session.expect_peer(peer);
-    }
-    for id in ids {
-        let state = workspace
-            .sync_state(&relay.base, id)?
-            .and_then(|bytes| SyncState::decode(&bytes).ok())
-            .unwrap_or_default();
-        session.add_document(*id, state, host)?;
-    }
-    let mut last_heard = Instant::now();
-    loop {
-        for frame in session.take_outgoing() {
-            socket::send(&mut socket, frame, observer, relay.retry.idle_timeout)?;
-        }
-        let done = ids
-            .iter()
-            .filter(|id| session.status(id) != Some(DocStatus::Syncing))
-            .count();
-        observer.progress(&SyncProgress {
-            phase: Phase::Documents,
-            documents_done: done,
-            documents_total: ids.len(),
-            bytes_sent: 0,
-            bytes_total: 0,
-        });
-        if session.is_settled() {
-            break;
-        }
-        if observer.is_cancelled() {
-            return Err(TransportError::Cancelled);
-        }
-        match socket.read() {
-            Ok(Message::Binary(frame)) => {
-                last_heard = Instant::now();
-                session.receive(&frame, host)?;
-            }
-            Ok(Message::Close(_)) => {
-                return Err(TransportError::Network(
-                    "the relay closed the connection".into(),
-                ));
-            }
-            Ok(_) => last_heard = Instant::now(),
-            Err(e) if !socket::timed_out(&e) => return Err(e.into()),
-            Err(_) if last_heard.elapsed() > relay.retry.idle_timeout => {
-                return Err(TransportError::Timeout);
-            }
-            Err(_) => {}
-        }
-    }
-    for (id, state) in session.states() {
-        workspace.save_sync_state(&relay.base, id, &state.encode())?;
-    }
-    if let Some(peer) = session
-        .peer_id()
-        .filter(|peer| expected.as_deref() != Some(*peer))
-    {
-        workspace.save_relay_peer_id(&relay.base, peer)?;
-    }
-    let _ = socket.close(None);
-    let _ = socket.flush();
-    let mut exchanged = Exchanged::default();
-    for id in ids {
-        match session.status(id) {
-            Some(DocStatus::Unavailable) => exchanged.unavailable.push(*id),
-            Some(DocStatus::Refused) => exchanged.refused.push(RefusedDocument {
-                document: *id,
-                reason: session.refusal(id).unwrap_or_default().to_owned(),
-            }),
-            _ => exchanged.in_sync += 1,
-        }
-    }
-    Ok(exchanged)
-}
-
-/// How the documents' exchange ended.
-#[derive(Default)]
-struct Exchanged {
-    in_sync: usize,
-    unavailable: Vec<DocumentId>,
-    refused: Vec<RefusedDocument>,
-}
-
-#[derive(Serialize)]
-struct MissingRequest {
-    hashes: Vec<BlobHash>,
-}
-
-#[derive(Deserialize)]
-struct MissingResponse {
-    missing: Vec<BlobHash>,
-}
-
-fn upload_blobs(
-    workspace: &Workspace,
-    relay: &Relay,
-    observer: &dyn SyncObserver,
-    report: &mut SyncReport,
-) -> Result<(), TransportError> {
-    let pending = workspace.pending_uploads()?;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let (url, bearer) = (relay.url("/v1/blobs/missing"), relay.bearer());
-    let request = MissingRequest {
-        hashes: pending.iter().map(|b| b.hash).collect(),
-    };
-    let missing: BTreeSet<BlobHash> = relay
-        .http(observer, move |agent| {
-            let mut response = agent
-                .post(&url)
-                .header("Authorization", &bearer)
-                .send_json(&request)?;
-            match response.status().as_u16() {
-                200 => Ok(response.body_mut().read_json::<MissingResponse>()?.missing),
-                status => Err(http_error(status, &mut response)),
-            }
-        })?
-        .into_iter()
-        .collect();
-    let bytes_total: u64 = pending
-        .iter()
-        .filter(|b| missing.contains(&b.hash))
-        .map(|b| b.size)
-        .sum();
-    let mut bytes_sent = 0;
-    for blob in pending {
-        if observer.is_cancelled() {
-            return Err(TransportError::Cancelled);
-        }
-        if !missing.contains(&blob.hash) {
-            // The relay has it (another device sent the same photo): never send it.
-            workspace.mark_uploaded(&blob.hash)?;
-            report.blobs_already_there += 1;
-            continue;
-        }
-        let Some(bytes) = workspace.blob(&blob.hash)? else {
-            continue;
-        };
-        let sent = upload_one(relay, observer, &blob.hash, bytes)?;
-        workspace.mark_uploaded(&blob.hash)?;
-        report.blobs_uploaded += 1;
-        report.bytes_uploaded += sent;
-        bytes_sent += blob.size;
-        observer.progress(&SyncProgress {
-            phase: Phase::Uploads,
-            documents_done: report.documents_in_sync,
-            documents_total: report.documents_in_sync,
-            bytes_sent,
-            bytes_total,
-        });
-    }
-    Ok(())
-}
-
-/// Uploads one blob, resuming where an interrupted upload stopped. Returns the bytes sent.
-fn upload_one(
-    relay: &Relay,
-    observer: &dyn SyncObserver,
-    hash: &BlobHash,
-    bytes: Vec<u8>,
-) -> Result<u64, TransportError> {
-    let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
-    relay.http(observer, move |agent| {
-        let mut head = agent.head(&url).header("Authorization", &bearer).call()?;
-        let offset: usize = match head.status().as_u16() {
-            200 => return Ok(0),
-            404 => head
-                .headers()
-                .get("Upload-Offset")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .filter(|&n: &usize| n <= bytes.len())
-                .unwrap_or(0),
-            status => return Err(http_error(status, &mut head)),
-        };
-        let rest = &bytes[offset..];
-        let mut response = agent
-            .put(&url)
-            .header("Authorization", &bearer)
-            .header("Upload-Offset", &offset.to_string())
-            .header("Upload-Length", &bytes.len().to_string())
-            .header("Content-Type", "application/octet-stream")
-            .send(rest)?;
-        match response.status().as_u16() {
-            200 | 201 | 204 => Ok(rest.len() as u64),
-            status => Err(http_error(status, &mut response)),
-        }
-    })
-}
-
-fn fetch_thumbnails(
-    workspace: &Workspace,
-    relay: &Relay,
-    observer: &dyn SyncObserver,
-    report: &mut SyncReport,
-) -> Result<(), TransportError> {
-    for id in workspace.document_ids()? {
-        for criterion in workspace.view(&id)?.criteria {
-            for evidence in criterion.evidence {
-                if observer.is_cancelled() {
-                    return Err(TransportError::Cancelled);
-                }
-                if workspace.blob_info(&evidence.thumbnail)?.is_none() {
-                    let thumbnail = &evidence.thumbnail;
-                    match fetch(workspace, relay, observer, thumbnail, BlobKind::Thumbnail) {
-                        Ok(_) => report.thumbnails_fetched += 1,
-                        // Not uploaded yet by the phone that took it: next sync.
-                        Err(TransportError::Http { status: 404, .. }) => {
-                            report.thumbnails_not_yet_on_relay += 1;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Fetches a full evidence photo from the relay (on demand), verifies it and keeps it.
-pub fn fetch_photo(
-    workspace: &Workspace,
-    relay: &Relay,
-    photo: &BlobHash,
-) -> Result<Vec<u8>, TransportError> {
-    if let Some(bytes) = workspace.blob(photo)? {
-        return Ok(bytes);
-    }
-    relay.retry(&(), || {
-        fetch(workspace, relay, &(), photo, BlobKind::Evidence)
-    })
-}
-
-fn fetch(
-    workspace: &Workspace,
-    relay: &Relay,
-    observer: &dyn SyncObserver,
-    hash: &BlobHash,
-    kind: BlobKind,
-) -> Result<Vec<u8>, TransportError> {
-    let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
-    let bytes = relay.http(observer, move |agent| {
-        let mut response = agent.get(&url).header("Authorization", &bearer).call()?;
-        if response.status().as_u16() != 200 {
-            let status = response.status().as_u16();
-            return Err(http_error(status, &mut response));
-        }
-        let mut bytes = Vec::new();
-        response
-            .body_mut()
-            .as_reader()
-            .take(MAX_FRAME_BYTES as u64 * 2)
-            .read_to_end(&mut bytes)
-            .map_err(|e| TransportError::Network(e.to_string()))?;
-        Ok(bytes)
-    })?;
-    workspace.store_fetched_blob(hash, kind, &bytes)?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use automerge::ReadDoc as _;
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobHash, BlobKind};
@@ -24,6 +25,9 @@ use crate::photo::{
 use crate::policy::{self, Writer};
 use crate::store::{BlobInfo, Store};
 use crate::sync::{SyncMessage, SyncState};
+
+mod resume;
+pub use resume::{MAX_FETCHING_BLOB_BYTES, MAX_FETCHING_BYTES};
 
 /// How a workspace behaves; [`Default`] suits phones.
 #[derive(Debug, Clone)]
@@ -106,11 +110,6 @@ const DATABASE_FILE: &str = "wardcheck.sqlite3";
 const LOCK_FILE: &str = "wardcheck.lock";
 const USER_SETTING: &str = "user";
 const ENROLMENT_SETTING: &str = "enrolment";
-
-/// The setting that holds the peer id of the relay at `relay` (its URL).
-fn relay_peer_setting(relay: &str) -> String {
-    format!("relay-peer:{relay}")
-}
 
 /// This device's enrolment with a relay. The token is a secret: it stays in the store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -546,6 +545,7 @@ impl Workspace {
         }
         self.lock().store.write(|w| {
             w.put_blob(hash, kind, bytes, now_ms())?;
+            w.delete_fetching_blob(hash)?;
             w.mark_uploaded(hash)
         })
     }
@@ -593,17 +593,20 @@ impl Workspace {
         Ok(self.lock().doc(id)?.generate_sync_messages(state, budget))
     }
 
-    /// Applies a peer's sync message; new changes are stored before this returns.
+    /// Applies a peer's sync message; new changes are stored before this returns. Returns
+    /// how many changes were new.
     pub fn receive_sync_message(
         &self,
         id: &DocumentId,
         state: &mut SyncState,
         message: SyncMessage,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let mut inner = self.lock();
         let limit = self.config.compact_after_chunks;
         inner.change(id, &[], now_ms(), limit, None, |doc| {
-            doc.receive_sync_message(state, message)
+            let before = doc.automerge().stats().num_changes;
+            doc.receive_sync_message(state, message)?;
+            Ok(doc.automerge().stats().num_changes.saturating_sub(before))
         })
     }
 
@@ -620,31 +623,6 @@ impl Workspace {
     /// Records that the relay holds a blob, so it is never sent again.
     pub fn mark_uploaded(&self, hash: &BlobHash) -> Result<()> {
         self.lock().store.write(|w| w.mark_uploaded(hash))
-    }
-
-    /// The saved sync state with `peer` for a document, if any.
-    pub fn sync_state(&self, peer: &str, id: &DocumentId) -> Result<Option<Vec<u8>>> {
-        self.lock().store.sync_state(peer, id)
-    }
-
-    /// Saves the sync state with `peer` for a document, so the next sync resumes from it.
-    pub fn save_sync_state(&self, peer: &str, id: &DocumentId, state: &[u8]) -> Result<()> {
-        self.lock()
-            .store
-            .write(|w| w.set_sync_state(peer, id, state))
-    }
-
-    /// The relay's peer id as the last sync with `relay` met it, so the next sync can send
-    /// its first messages right behind `join` (see [`crate::sync::Session::expect_peer`]).
-    pub fn relay_peer_id(&self, relay: &str) -> Result<Option<String>> {
-        self.lock().store.setting(&relay_peer_setting(relay))
-    }
-
-    /// Records the peer id `relay` answered with (see [`Workspace::relay_peer_id`]).
-    pub fn save_relay_peer_id(&self, relay: &str, peer: &str) -> Result<()> {
-        self.lock()
-            .store
-            .write(|w| w.set_setting(&relay_peer_setting(relay), peer))
     }
 
     /// Checks the database's integrity (for diagnostics and crash tests).
@@ -761,7 +739,9 @@ impl Inner {
                 &snapshot,
                 &heads,
                 now_ms(),
-            )
+            )?;
+            // Fetched or created here while a fetch was under way: either way whole now.
+            w.delete_fetching_chunks(&view.id)
         })?;
         self.docs.insert(view.id, assessment);
         Ok(view.id)

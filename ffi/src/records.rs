@@ -419,7 +419,7 @@ impl From<&CoreSyncProgress> for SyncProgress {
     }
 }
 
-/// What a finished sync did.
+/// What a sync did, and whether it finished.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncReport {
     /// Assessments now in sync with the relay.
@@ -439,6 +439,18 @@ pub struct SyncReport {
     pub thumbnails_fetched: u64,
     /// Thumbnails not on the relay yet (their phone has not uploaded them).
     pub thumbnails_not_yet_on_relay: u64,
+    /// Thumbnail bytes received, pieces of downloads cut short included (kept).
+    pub thumbnail_bytes_received: u64,
+    /// Changes the relay's sync messages carried.
+    pub changes_received: u64,
+    /// Of those, the changes that were new here (a change that crossed the link before
+    /// is kept, never asked for again).
+    pub changes_new: u64,
+    /// The bytes of those changes, as they came.
+    pub change_bytes_received: u64,
+    /// Why the sync stopped before the end, if the link gave out after carrying
+    /// something: what came is kept, the next sync goes on from it. `None` once finished.
+    pub interrupted: Option<String>,
 }
 
 impl From<CoreSyncReport> for SyncReport {
@@ -452,6 +464,11 @@ impl From<CoreSyncReport> for SyncReport {
             blobs_already_there: r.blobs_already_there as u64,
             thumbnails_fetched: r.thumbnails_fetched as u64,
             thumbnails_not_yet_on_relay: r.thumbnails_not_yet_on_relay as u64,
+            thumbnail_bytes_received: r.thumbnail_bytes_received,
+            changes_received: r.changes_received,
+            changes_new: r.changes_new,
+            change_bytes_received: r.change_bytes_received,
+            interrupted: r.interrupted,
         }
     }
 }

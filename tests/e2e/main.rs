@@ -11,3 +11,4 @@ mod node;
 mod security;
 mod support;
 mod sync;
+mod weak_link;

@@ -53,9 +53,27 @@ impl Phone {
         }
     }
 
-    /// Syncs everything, panicking on failure.
+    /// Syncs everything, panicking on failure or if the sync did not finish.
     pub fn sync(&self) -> transport::SyncReport {
-        transport::sync_now(&self.workspace, &self.relay, &()).unwrap()
+        let report = transport::sync_now(&self.workspace, &self.relay, &()).unwrap();
+        assert_eq!(report.interrupted, None, "the sync did not finish");
+        report
+    }
+
+    /// The app restarted: its workspace closed and opened again from its folder.
+    pub fn restart(self) -> Self {
+        let Self {
+            workspace,
+            relay,
+            _dir,
+        } = self;
+        drop(workspace);
+        let workspace = Workspace::open(_dir.path()).unwrap();
+        Self {
+            workspace,
+            relay,
+            _dir,
+        }
     }
 }
 

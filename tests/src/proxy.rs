@@ -1,12 +1,16 @@
 //! A fault-injecting TCP proxy for loopback tests: it can cut each connection after a
-//! number of bytes, delay what it forwards, and send every WebSocket frame from the relay
-//! twice. Threads and blocking sockets: small and obvious.
+//! number of bytes (fixed per direction, or drawn at random per connection over both),
+//! delay what it forwards, limit its bandwidth, and send every WebSocket frame from the
+//! relay twice. Threads and blocking sockets: small and obvious.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// What goes wrong on the link.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +23,11 @@ pub struct Faults {
     pub delay: Duration,
     /// Send every WebSocket frame from the relay twice.
     pub duplicate_frames: bool,
+    /// Cut each connection once it has carried a number of bytes, both ways counted,
+    /// drawn for each connection uniformly from this range (inclusive).
+    pub cut_link_between: Option<(u64, u64)>,
+    /// Forward at most this many bytes per second in each direction of a connection.
+    pub bytes_per_second: Option<u64>,
 }
 
 #[derive(Default)]
@@ -54,8 +63,18 @@ impl Proxy {
                 let Ok(relay) = TcpStream::connect(("127.0.0.1", target_port)) else {
                     continue;
                 };
-                accepting.connections.fetch_add(1, Ordering::Relaxed);
-                let link = Arc::new(Link::default());
+                let number = accepting.connections.fetch_add(1, Ordering::Relaxed);
+                // Reproducible: the same draws on every run.
+                let cut_after = accepting
+                    .faults
+                    .lock()
+                    .ok()
+                    .and_then(|faults| faults.cut_link_between)
+                    .map(|(low, high)| StdRng::seed_from_u64(number).random_range(low..=high));
+                let link = Arc::new(Link {
+                    cut_after,
+                    ..Link::default()
+                });
                 for (from, to, up) in [
                     (client.try_clone(), relay.try_clone(), true),
                     (relay.try_clone(), client.try_clone(), false),
@@ -111,6 +130,10 @@ impl Drop for Proxy {
 #[derive(Default)]
 struct Link {
     cut: AtomicBool,
+    /// Bytes forwarded both ways.
+    carried: AtomicU64,
+    /// Cut once `carried` reaches this.
+    cut_after: Option<u64>,
 }
 
 fn pump(mut from: TcpStream, mut to: TcpStream, up: bool, shared: &Shared, link: &Link) {
@@ -149,12 +172,15 @@ fn pump(mut from: TcpStream, mut to: TcpStream, up: bool, shared: &Shared, link:
         }
         let mut chunk = &buffer[..n];
         let mut cutting = false;
-        if let Some(limit) = limit {
-            let room = limit.saturating_sub(forwarded);
-            if (chunk.len() as u64) >= room {
-                chunk = &chunk[..room as usize];
-                cutting = true;
-            }
+        let link_room = link
+            .cut_after
+            .map(|after| after.saturating_sub(link.carried.load(Ordering::Relaxed)));
+        let direction_room = limit.map(|limit| limit.saturating_sub(forwarded));
+        if let Some(room) = link_room.into_iter().chain(direction_room).min()
+            && (chunk.len() as u64) >= room
+        {
+            chunk = &chunk[..room as usize];
+            cutting = true;
         }
         let out = match frames.as_mut() {
             Some(duplicator) => duplicator.feed(chunk),
@@ -165,6 +191,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, up: bool, shared: &Shared, link:
         }
         forwarded += chunk.len() as u64;
         counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        link.carried
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if let Some(rate) = faults.bytes_per_second.filter(|&rate| rate > 0) {
+            std::thread::sleep(Duration::from_secs_f64(chunk.len() as f64 / rate as f64));
+        }
         if cutting {
             shared.cuts.fetch_add(1, Ordering::Relaxed);
             link.cut.store(true, Ordering::Relaxed);

@@ -240,6 +240,48 @@ impl Store {
             .optional()?)
     }
 
+    /// The changes kept of a document being fetched, in the order they arrived.
+    pub fn fetching_chunks(&self, id: &DocumentId) -> Result<Vec<Vec<u8>>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM fetching_chunks WHERE document_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([id.to_string()], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The bytes kept of a document being fetched.
+    pub fn fetching_bytes(&self, id: &DocumentId) -> Result<u64> {
+        let bytes: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM fetching_chunks WHERE document_id = ?1",
+            [id.to_string()],
+            |row| row.get(0),
+        )?;
+        Ok(bytes as u64)
+    }
+
+    /// The bytes that arrived of a blob being downloaded, joined; empty if none.
+    pub fn fetching_blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM fetching_blobs WHERE hash = ?1 ORDER BY seq")?;
+        let pieces = stmt.query_map([hash.to_hex()], |row| row.get::<_, Vec<u8>>(0))?;
+        let mut bytes = Vec::new();
+        for piece in pieces {
+            bytes.extend_from_slice(&piece?);
+        }
+        Ok(bytes)
+    }
+
+    /// The bytes kept of every blob being downloaded.
+    pub fn fetching_blob_bytes(&self) -> Result<u64> {
+        let bytes: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM fetching_blobs",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(bytes as u64)
+    }
+
     /// The saved sync state with `peer` for a document, or `None`.
     pub fn sync_state(&self, peer: &str, id: &DocumentId) -> Result<Option<Vec<u8>>> {
         Ok(self
@@ -308,6 +350,53 @@ impl Writer<'_> {
         self.0.execute(
             "UPDATE documents SET heads = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, heads, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps changes that arrived for a document being fetched.
+    pub fn append_fetching_chunk(&self, id: &DocumentId, chunk: &[u8]) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO fetching_chunks (document_id, data) VALUES (?1, ?2)",
+            params![id.to_string(), chunk],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets what was kept of a document being fetched: it is stored whole now, or what
+    /// arrived was broken.
+    pub fn delete_fetching_chunks(&self, id: &DocumentId) -> Result<()> {
+        self.0.execute(
+            "DELETE FROM fetching_chunks WHERE document_id = ?1",
+            [id.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps a piece that arrived of a blob being downloaded.
+    pub fn append_fetching_blob(&self, hash: &BlobHash, piece: &[u8]) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO fetching_blobs (hash, data) VALUES (?1, ?2)",
+            params![hash.to_hex(), piece],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the pieces of a blob being downloaded: it is stored whole now, or what
+    /// arrived was broken.
+    pub fn delete_fetching_blob(&self, hash: &BlobHash) -> Result<()> {
+        self.0.execute(
+            "DELETE FROM fetching_blobs WHERE hash = ?1",
+            [hash.to_hex()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the pieces of every blob being downloaded but `hash`, to make room.
+    pub fn delete_other_fetching_blobs(&self, hash: &BlobHash) -> Result<()> {
+        self.0.execute(
+            "DELETE FROM fetching_blobs WHERE hash <> ?1",
+            [hash.to_hex()],
         )?;
         Ok(())
     }

@@ -6,11 +6,12 @@ use crate::error::{Error, Result};
 use crate::migrate::MigrateError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 
 const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_view_cache.sql"),
+    include_str!("migrations/003_fetching.sql"),
 ];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.

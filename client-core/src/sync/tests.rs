@@ -430,3 +430,90 @@ fn a_phone_expecting_another_relay_fails_without_settling() {
         "the peer met, for the next session"
     );
 }
+
+/// Like [`pump`], but the connection drops once `frames` frames have reached the phone.
+fn pump_until_cut(
+    phone: &mut Session,
+    phone_host: &mut impl SyncHost,
+    relay: &mut Session,
+    relay_host: &mut impl SyncHost,
+    mut frames: usize,
+) {
+    for _ in 0..100 {
+        let to_relay = phone.take_outgoing();
+        let to_phone = relay.take_outgoing();
+        if to_relay.is_empty() && to_phone.is_empty() {
+            return;
+        }
+        for frame in &to_relay {
+            relay.receive(frame, relay_host).unwrap();
+        }
+        for frame in &to_phone {
+            if frames == 0 {
+                return;
+            }
+            phone.receive(frame, phone_host).unwrap();
+            frames -= 1;
+        }
+    }
+}
+
+#[test]
+fn a_fetch_cut_short_resumes_from_what_arrived_across_restarts_and_takes_nothing_twice() {
+    let (dir, mut phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("relay");
+    let id = relay_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    for n in 0..200 {
+        relay_ws
+            .add_comment(&id, None, &format!("nhận xét số {n}, đủ dài để chiếm chỗ"))
+            .unwrap();
+    }
+    let (mut received, mut new, mut connections) = (0, 0, 0);
+    let mut kept_partial = false;
+    while !phone_ws.has_document(&id).unwrap()
+        || phone_ws.heads(&id).unwrap() != relay_ws.heads(&id).unwrap()
+    {
+        connections += 1;
+        assert!(connections < 500, "no progress");
+        if connections % 3 == 0 {
+            // The app restarts: only what the store kept is left.
+            drop(phone_ws);
+            phone_ws = Workspace::open(dir.path()).unwrap();
+        }
+        let (mut phone, mut relay) = sessions();
+        let (mut phone_host, mut relay_host) =
+            (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+        relay_host.set_budget(MIN_MESSAGE_BUDGET);
+        let state = phone_ws
+            .sync_state("relay", &id)
+            .unwrap()
+            .and_then(|bytes| State::decode(&bytes).ok())
+            .unwrap_or_default();
+        phone.add_document(id, state, &mut phone_host).unwrap();
+        // Two frames reach the phone (the `peer` and one sync message), then the link drops.
+        pump_until_cut(&mut phone, &mut phone_host, &mut relay, &mut relay_host, 2);
+        for (doc, state) in phone.states() {
+            phone_ws
+                .save_sync_state("relay", doc, &state.encode())
+                .unwrap();
+        }
+        received += phone_host.received().changes;
+        new += phone_host.received().new_changes;
+        drop(phone_host);
+        if !phone_ws.has_document(&id).unwrap() {
+            kept_partial |= !phone_ws.fetching_chunks(&id).unwrap().is_empty();
+        }
+    }
+    assert_eq!(phone_ws.view(&id).unwrap(), relay_ws.view(&id).unwrap());
+    assert!(
+        connections > 6,
+        "the fetch took only {connections} connections"
+    );
+    assert!(kept_partial, "the document read whole after one connection");
+    assert!(new > 200, "{new} new changes");
+    assert_eq!(received, new, "changes received twice");
+    // What was kept while it arrived is gone now that the document is stored.
+    assert!(phone_ws.fetching_chunks(&id).unwrap().is_empty());
+}

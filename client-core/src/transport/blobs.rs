@@ -1,0 +1,424 @@
+//! The photos' part of a sync, over HTTP: uploads the relay lacks (resumed where a cut
+//! one stopped, never one it has), thumbnails of others' photos, full photos on demand
+//! (downloads resumed by `Range` from the bytes a cut one kept).
+
+use std::collections::BTreeSet;
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Phase, Relay, SyncObserver, SyncProgress, SyncReport, TransportError, http_error};
+use crate::blob::{BlobHash, BlobKind};
+use crate::{MAX_FETCHING_BLOB_BYTES, Workspace};
+
+#[derive(Serialize)]
+struct MissingRequest {
+    hashes: Vec<BlobHash>,
+}
+
+#[derive(Deserialize)]
+struct MissingResponse {
+    missing: Vec<BlobHash>,
+}
+
+pub(super) fn upload_blobs(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    report: &mut SyncReport,
+) -> Result<(), TransportError> {
+    let pending = workspace.pending_uploads()?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let (url, bearer) = (relay.url("/v1/blobs/missing"), relay.bearer());
+    let request = MissingRequest {
+        hashes: pending.iter().map(|b| b.hash).collect(),
+    };
+    let missing: BTreeSet<BlobHash> = relay
+        .http(observer, move |agent| {
+            let mut response = agent
+                .post(&url)
+                .header("Authorization", &bearer)
+                .send_json(&request)?;
+            match response.status().as_u16() {
+                200 => Ok(response.body_mut().read_json::<MissingResponse>()?.missing),
+                status => Err(http_error(status, &mut response)),
+            }
+        })?
+        .into_iter()
+        .collect();
+    let bytes_total: u64 = pending
+        .iter()
+        .filter(|b| missing.contains(&b.hash))
+        .map(|b| b.size)
+        .sum();
+    let mut bytes_sent = 0;
+    for blob in pending {
+        if observer.is_cancelled() {
+            return Err(TransportError::Cancelled);
+        }
+        if !missing.contains(&blob.hash) {
+            // The relay has it (another device sent the same photo): never send it.
+            workspace.mark_uploaded(&blob.hash)?;
+            report.blobs_already_there += 1;
+            continue;
+        }
+        let Some(bytes) = workspace.blob(&blob.hash)? else {
+            continue;
+        };
+        let sent = upload_one(relay, observer, &blob.hash, bytes)?;
+        workspace.mark_uploaded(&blob.hash)?;
+        report.blobs_uploaded += 1;
+        report.bytes_uploaded += sent;
+        bytes_sent += blob.size;
+        observer.progress(&SyncProgress {
+            phase: Phase::Uploads,
+            documents_done: report.documents_in_sync,
+            documents_total: report.documents_in_sync,
+            bytes_sent,
+            bytes_total,
+        });
+    }
+    Ok(())
+}
+
+/// Uploads one blob, resuming where an interrupted upload stopped. Returns the bytes sent.
+fn upload_one(
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    hash: &BlobHash,
+    bytes: Vec<u8>,
+) -> Result<u64, TransportError> {
+    let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
+    relay.http(observer, move |agent| {
+        let mut head = agent.head(&url).header("Authorization", &bearer).call()?;
+        let offset: usize = match head.status().as_u16() {
+            200 => return Ok(0),
+            404 => head
+                .headers()
+                .get("Upload-Offset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n <= bytes.len())
+                .unwrap_or(0),
+            status => return Err(http_error(status, &mut head)),
+        };
+        let rest = &bytes[offset..];
+        let mut response = agent
+            .put(&url)
+            .header("Authorization", &bearer)
+            .header("Upload-Offset", &offset.to_string())
+            .header("Upload-Length", &bytes.len().to_string())
+            .header("Content-Type", "application/octet-stream")
+            .send(rest)?;
+        match response.status().as_u16() {
+            200 | 201 | 204 => Ok(rest.len() as u64),
+            status => Err(http_error(status, &mut response)),
+        }
+    })
+}
+
+pub(super) fn fetch_thumbnails(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    report: &mut SyncReport,
+) -> Result<(), TransportError> {
+    for id in workspace.document_ids()? {
+        for criterion in workspace.view(&id)?.criteria {
+            for evidence in criterion.evidence {
+                if observer.is_cancelled() {
+                    return Err(TransportError::Cancelled);
+                }
+                if workspace.blob_info(&evidence.thumbnail)?.is_none() {
+                    let thumbnail = &evidence.thumbnail;
+                    let received = &mut report.thumbnail_bytes_received;
+                    match fetch(
+                        workspace,
+                        relay,
+                        observer,
+                        thumbnail,
+                        BlobKind::Thumbnail,
+                        received,
+                    ) {
+                        Ok(_) => report.thumbnails_fetched += 1,
+                        // Not uploaded yet by the phone that took it: next sync.
+                        Err(TransportError::Http { status: 404, .. }) => {
+                            report.thumbnails_not_yet_on_relay += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fetches a full evidence photo from the relay (on demand), verifies it and keeps it.
+pub fn fetch_photo(
+    workspace: &Workspace,
+    relay: &Relay,
+    photo: &BlobHash,
+) -> Result<Vec<u8>, TransportError> {
+    if let Some(bytes) = workspace.blob(photo)? {
+        return Ok(bytes);
+    }
+    relay.retry(&(), || {
+        fetch(workspace, relay, &(), photo, BlobKind::Evidence, &mut 0)
+    })
+}
+
+/// Fetches a blob, going on from the bytes an earlier, cut download kept (a `Range`
+/// request); bytes that arrive before a cut are kept for the next attempt. The blob is
+/// stored once whole and only if it matches `hash`. Adds the bytes that came to `received`.
+fn fetch(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    hash: &BlobHash,
+    kind: BlobKind,
+    received: &mut u64,
+) -> Result<Vec<u8>, TransportError> {
+    let mut held = workspace.fetching_blob(hash)?;
+    let from = held.len() as u64;
+    let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
+    let answer = relay.http(observer, move |agent| {
+        let mut request = agent.get(&url).header("Authorization", &bearer);
+        if from > 0 {
+            request = request.header("Range", &format!("bytes={from}-"));
+        }
+        let mut response = request.call()?;
+        let offset = match response.status().as_u16() {
+            200 => 0,
+            206 if range_start(&response) == Some(from) => from,
+            // What was held is not a beginning of the blob (416: longer than it).
+            206 | 416 => return Ok(Download::HeldIsWrong),
+            status => return Err(http_error(status, &mut response)),
+        };
+        let mut bytes = Vec::new();
+        // On an error, `read_to_end` leaves what it read in `bytes`.
+        let cut = response
+            .body_mut()
+            .as_reader()
+            .take(MAX_FETCHING_BLOB_BYTES - offset)
+            .read_to_end(&mut bytes)
+            .err()
+            .map(|e| TransportError::Network(e.to_string()));
+        Ok(Download::Bytes { offset, bytes, cut })
+    })?;
+    let (offset, bytes, cut) = match answer {
+        Download::Bytes { offset, bytes, cut } => {
+            *received += bytes.len() as u64;
+            (offset, bytes, cut)
+        }
+        Download::HeldIsWrong => {
+            workspace.forget_fetching_blob(hash)?;
+            return Err(TransportError::Network(format!(
+                "the relay has no bytes of blob {hash} from {from} on: it starts over"
+            )));
+        }
+    };
+    if offset == 0 && from > 0 {
+        // The relay sent the whole blob instead of the rest.
+        workspace.forget_fetching_blob(hash)?;
+        held.clear();
+    }
+    if let Some(cut) = cut {
+        if !bytes.is_empty() {
+            workspace.keep_fetching_blob(hash, &bytes)?;
+        }
+        return Err(cut);
+    }
+    held.extend_from_slice(&bytes);
+    if let Err(e) = workspace.store_fetched_blob(hash, kind, &held) {
+        // Whole but not what `hash` names: none of it is worth keeping.
+        workspace.forget_fetching_blob(hash)?;
+        return Err(e.into());
+    }
+    Ok(held)
+}
+
+/// What one `GET` of a blob brought.
+enum Download {
+    /// The bytes from `offset` on (0: the whole blob), and the error that cut them short.
+    Bytes {
+        offset: u64,
+        bytes: Vec<u8>,
+        cut: Option<TransportError>,
+    },
+    /// The bytes held are not a beginning of the blob.
+    HeldIsWrong,
+}
+
+/// Where the part a `206` answer carries starts (`Content-Range: bytes a-b/size`).
+fn range_start(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    let value = response.headers().get("Content-Range")?.to_str().ok()?;
+    let (start, _) = value.strip_prefix("bytes ")?.split_once('-')?;
+    start.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::transport::RetryPolicy;
+
+    /// A relay stand-in on 127.0.0.1 that answers each blob request with what `answer`
+    /// makes of its `Range` header (raw HTTP), one connection a request, and records the
+    /// headers it was sent.
+    fn scripted_relay(
+        answer: impl Fn(Option<&str>) -> Vec<u8> + Send + 'static,
+    ) -> (Relay, Arc<Mutex<Vec<Option<String>>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ranges = Arc::new(Mutex::new(Vec::new()));
+        let seen = ranges.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut range = None;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("range:") {
+                        range = Some(value.trim().to_owned());
+                    }
+                }
+                let response = answer(range.as_deref());
+                seen.lock().unwrap().push(range);
+                let _ = stream.write_all(&response);
+            }
+        });
+        let relay = Relay::new(&format!("http://127.0.0.1:{port}"), "t")
+            .unwrap()
+            .with_retry(RetryPolicy {
+                attempts: 1,
+                base_delay: Duration::from_millis(1),
+                ..RetryPolicy::default()
+            });
+        (relay, ranges)
+    }
+
+    /// An HTTP answer with `status`, extra `headers`, a `Content-Length` of `length` and
+    /// `body` (shorter than `length`: the connection drops in the middle).
+    fn answer(status: &str, headers: &str, length: usize, body: &[u8]) -> Vec<u8> {
+        let mut bytes = format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    fn photo() -> (Vec<u8>, BlobHash) {
+        let bytes: Vec<u8> = (0..50_000u32).map(|n| (n * 7 % 251) as u8).collect();
+        let hash = BlobHash::of(&bytes);
+        (bytes, hash)
+    }
+
+    #[test]
+    fn a_download_cut_short_goes_on_from_the_bytes_that_arrived() {
+        let (bytes, hash) = photo();
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let blob = bytes.clone();
+        let (relay, ranges) = scripted_relay(move |range| match range {
+            // The first answer drops after 12,000 bytes of the body.
+            None => answer("200 OK", "", blob.len(), &blob[..12_000]),
+            Some(range) => {
+                let from: usize = range["bytes=".len()..range.len() - 1].parse().unwrap();
+                let headers = format!(
+                    "Content-Range: bytes {from}-{}/{}\r\n",
+                    blob.len() - 1,
+                    blob.len()
+                );
+                answer(
+                    "206 Partial Content",
+                    &headers,
+                    blob.len() - from,
+                    &blob[from..],
+                )
+            }
+        });
+        assert!(matches!(
+            fetch_photo(&ws, &relay, &hash),
+            Err(TransportError::Network(_))
+        ));
+        assert_eq!(ws.fetching_blob(&hash).unwrap(), bytes[..12_000]);
+        // The app restarts: what arrived is in the store.
+        drop(ws);
+        let ws = Workspace::open(dir.path()).unwrap();
+        assert_eq!(fetch_photo(&ws, &relay, &hash).unwrap(), bytes);
+        assert_eq!(
+            *ranges.lock().unwrap(),
+            [None, Some("bytes=12000-".to_owned())],
+            "the second request asked only for the rest"
+        );
+        assert_eq!(ws.blob(&hash).unwrap().unwrap(), bytes);
+        assert!(
+            ws.fetching_blob(&hash).unwrap().is_empty(),
+            "the pieces left"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_the_blob_are_dropped_and_the_download_starts_over() {
+        let (bytes, hash) = photo();
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        // Held bytes longer than the blob: the relay answers 416, they go.
+        ws.keep_fetching_blob(&hash, &vec![0; 60_000]).unwrap();
+        let blob = bytes.clone();
+        let (relay, ranges) = scripted_relay(move |range| match range {
+            Some(_) => answer(
+                "416 Range Not Satisfiable",
+                &format!("Content-Range: bytes */{}\r\n", blob.len()),
+                0,
+                b"",
+            ),
+            None => answer("200 OK", "", blob.len(), &blob),
+        });
+        assert!(fetch_photo(&ws, &relay, &hash).is_err());
+        assert!(ws.fetching_blob(&hash).unwrap().is_empty());
+        assert_eq!(fetch_photo(&ws, &relay, &hash).unwrap(), bytes);
+        assert_eq!(ranges.lock().unwrap().len(), 2);
+
+        // Whole but not what the hash names (a wrong beginning kept): refused, dropped.
+        let other = BlobHash::of(b"another photo");
+        ws.keep_fetching_blob(&other, b"another").unwrap();
+        let (relay, _) = scripted_relay(move |_| {
+            let headers = "Content-Range: bytes 7-12/13\r\n";
+            answer("206 Partial Content", headers, 6, b"photo!")
+        });
+        assert!(fetch_photo(&ws, &relay, &other).is_err());
+        assert!(ws.fetching_blob(&other).unwrap().is_empty());
+        assert!(ws.blob(&other).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_pieces_of_downloads_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let (a, b) = (BlobHash::of(b"a"), BlobHash::of(b"b"));
+        let half = vec![1; (MAX_FETCHING_BLOB_BYTES / 2) as usize];
+        ws.keep_fetching_blob(&a, &half).unwrap();
+        ws.keep_fetching_blob(&b, &half).unwrap();
+        // A third piece makes room by dropping the other blob's.
+        ws.keep_fetching_blob(&b, b"more").unwrap();
+        assert!(ws.fetching_blob(&a).unwrap().is_empty());
+        assert_eq!(ws.fetching_blob(&b).unwrap().len(), half.len() + 4);
+        // One blob alone never passes the bound.
+        assert!(ws.keep_fetching_blob(&b, &half).is_err());
+        assert_eq!(ws.fetching_blob(&b).unwrap().len(), half.len() + 4);
+    }
+}

@@ -1,0 +1,136 @@
+//! What a sync with a relay resumes from, kept in the store so that neither a dropped
+//! connection, nor the end of a `sync` call, nor a restart of the app loses it: the sync
+//! state of each document, the relay's peer id, the message budget the link carried, the
+//! changes of documents being fetched, and the bytes of blobs being downloaded.
+
+use super::Workspace;
+use crate::blob::BlobHash;
+use crate::doc::DocumentId;
+use crate::error::{Error, Result};
+
+/// The most a document being fetched may take in the store before it reads whole: the
+/// relay's own bound on a stored document (16 MiB).
+pub const MAX_FETCHING_BYTES: u64 = 16 << 20;
+
+/// The most the blobs being downloaded may take in the store, all together: more than the
+/// largest blob a relay takes (20 MiB by default).
+pub const MAX_FETCHING_BLOB_BYTES: u64 = 32 << 20;
+
+/// The setting that holds the peer id of the relay at `relay` (its URL).
+fn relay_peer_setting(relay: &str) -> String {
+    format!("relay-peer:{relay}")
+}
+
+/// The setting that holds the message budget the link to `relay` carried last.
+fn budget_setting(relay: &str) -> String {
+    format!("relay-budget:{relay}")
+}
+
+impl Workspace {
+    /// The saved sync state with `peer` for a document, if any.
+    pub fn sync_state(&self, peer: &str, id: &DocumentId) -> Result<Option<Vec<u8>>> {
+        self.lock().store.sync_state(peer, id)
+    }
+
+    /// Saves the sync state with `peer` for a document, so the next sync resumes from it.
+    pub fn save_sync_state(&self, peer: &str, id: &DocumentId, state: &[u8]) -> Result<()> {
+        self.lock()
+            .store
+            .write(|w| w.set_sync_state(peer, id, state))
+    }
+
+    /// The relay's peer id as the last sync with `relay` met it, so the next sync can send
+    /// its first messages right behind `join` (see [`crate::sync::Session::expect_peer`]).
+    pub fn relay_peer_id(&self, relay: &str) -> Result<Option<String>> {
+        self.lock().store.setting(&relay_peer_setting(relay))
+    }
+
+    /// Records the peer id `relay` answered with (see [`Workspace::relay_peer_id`]).
+    pub fn save_relay_peer_id(&self, relay: &str, peer: &str) -> Result<()> {
+        self.lock()
+            .store
+            .write(|w| w.set_setting(&relay_peer_setting(relay), peer))
+    }
+
+    /// The message budget (bytes of changes per sync message) the link to `relay` carried
+    /// last, if a sync has recorded one.
+    pub fn message_budget(&self, relay: &str) -> Result<Option<usize>> {
+        let value = self.lock().store.setting(&budget_setting(relay))?;
+        Ok(value.and_then(|value| value.parse().ok()))
+    }
+
+    /// Records the message budget for the link to `relay` (see
+    /// [`Workspace::message_budget`]).
+    pub fn save_message_budget(&self, relay: &str, budget: usize) -> Result<()> {
+        self.lock()
+            .store
+            .write(|w| w.set_setting(&budget_setting(relay), &budget.to_string()))
+    }
+
+    /// The changes kept of a document being fetched, in the order they arrived (see
+    /// [`Workspace::keep_fetching_chunk`]); empty if none.
+    pub fn fetching_chunks(&self, id: &DocumentId) -> Result<Vec<Vec<u8>>> {
+        self.lock().store.fetching_chunks(id)
+    }
+
+    /// Keeps changes that arrived for a document this workspace does not have yet, so a
+    /// fetch cut short resumes from them. They leave when the document is stored whole
+    /// (in the same transaction) or [`Workspace::forget_fetching`] drops them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the document's kept changes would pass
+    /// [`MAX_FETCHING_BYTES`]; nothing is kept then.
+    pub fn keep_fetching_chunk(&self, id: &DocumentId, chunk: &[u8]) -> Result<()> {
+        let mut inner = self.lock();
+        let kept = inner.store.fetching_bytes(id)?;
+        if kept + chunk.len() as u64 > MAX_FETCHING_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "document {id} passes {MAX_FETCHING_BYTES} bytes before it reads whole"
+            )));
+        }
+        inner.store.write(|w| w.append_fetching_chunk(id, chunk))
+    }
+
+    /// Drops what was kept of a document being fetched.
+    pub fn forget_fetching(&self, id: &DocumentId) -> Result<()> {
+        self.lock().store.write(|w| w.delete_fetching_chunks(id))
+    }
+
+    /// The bytes that arrived of a blob being downloaded (see
+    /// [`Workspace::keep_fetching_blob`]); empty if none.
+    pub fn fetching_blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
+        self.lock().store.fetching_blob(hash)
+    }
+
+    /// Keeps bytes that arrived of a blob being downloaded, after those kept before, so a
+    /// download cut short goes on from them. They leave when the blob is stored whole (in
+    /// the same transaction) or [`Workspace::forget_fetching_blob`] drops them; the pieces
+    /// of other blobs leave when they would pass [`MAX_FETCHING_BLOB_BYTES`] together.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if this blob alone would pass [`MAX_FETCHING_BLOB_BYTES`];
+    /// nothing is kept then.
+    pub fn keep_fetching_blob(&self, hash: &BlobHash, piece: &[u8]) -> Result<()> {
+        let mut inner = self.lock();
+        let own = inner.store.fetching_blob(hash)?.len() as u64 + piece.len() as u64;
+        if own > MAX_FETCHING_BLOB_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "blob {hash} passes {MAX_FETCHING_BLOB_BYTES} bytes"
+            )));
+        }
+        let all = inner.store.fetching_blob_bytes()? + piece.len() as u64;
+        inner.store.write(|w| {
+            if all > MAX_FETCHING_BLOB_BYTES {
+                w.delete_other_fetching_blobs(hash)?;
+            }
+            w.append_fetching_blob(hash, piece)
+        })
+    }
+
+    /// Drops what arrived of a blob being downloaded.
+    pub fn forget_fetching_blob(&self, hash: &BlobHash) -> Result<()> {
+        self.lock().store.write(|w| w.delete_fetching_blob(hash))
+    }
+}

@@ -1,0 +1,172 @@
+//! A phone on a link that drops every few KB (issue 14): everything arrives, and nothing
+//! that crossed the link is fetched twice, across `sync` calls and a restart of the app.
+
+use harness::proxy::{Faults, Proxy};
+use wardcheck_core::doc::DocumentId;
+use wardcheck_core::testing::jpeg;
+use wardcheck_core::transport::{self, RetryPolicy, SyncReport};
+
+use crate::support::{Phone, relay_behind_proxy, template, ward_a};
+
+/// Every connection through `proxy` is cut after a number of bytes (both ways counted)
+/// drawn from `low..=high`, at 100 kB/s.
+fn weak_link(proxy: &Proxy, low: u64, high: u64) {
+    proxy.set_faults(Faults {
+        cut_link_between: Some((low, high)),
+        bytes_per_second: Some(100_000),
+        ..Faults::default()
+    });
+}
+
+/// An app's `sync` call gives up after its second failed attempt at a step, so a call
+/// ends many times in the middle of a fetch and the next call must go on from it.
+fn give_up_early(phone: &mut Phone) {
+    phone.relay = phone.relay.clone().with_retry(RetryPolicy {
+        attempts: 2,
+        base_delay: std::time::Duration::from_millis(20),
+        max_delay: std::time::Duration::from_millis(100),
+        ..RetryPolicy::default()
+    });
+}
+
+/// What a phone's `sync` calls added up to until one finished.
+#[derive(Debug, Default)]
+struct Calls {
+    calls: u32,
+    interrupted: u32,
+    failed: u32,
+    changes_received: u64,
+    changes_new: u64,
+    change_bytes: u64,
+}
+
+impl Calls {
+    fn add(&mut self, report: &SyncReport) {
+        self.changes_received += report.changes_received;
+        self.changes_new += report.changes_new;
+        self.change_bytes += report.change_bytes_received;
+    }
+}
+
+/// Calls `sync` on `phone` again after each call that did not finish, as an app does,
+/// until one does or `limit` calls were made; `restart_after` calls in, the app restarts.
+fn sync_until_done(mut phone: Phone, calls: &mut Calls, limit: u32, restart_after: u32) -> Phone {
+    while calls.calls < limit {
+        if calls.calls == restart_after {
+            phone = phone.restart();
+        }
+        calls.calls += 1;
+        match transport::sync_now(&phone.workspace, &phone.relay, &()) {
+            Ok(report) => {
+                calls.add(&report);
+                if report.interrupted.is_none() && report.thumbnails_not_yet_on_relay == 0 {
+                    return phone;
+                }
+                calls.interrupted += u32::from(report.interrupted.is_some());
+            }
+            Err(_) => calls.failed += 1,
+        }
+    }
+    panic!("no sync finished in {limit} calls: {calls:?}");
+}
+
+/// One phone with a new assessment of `edits` offline edits (notes and comments, half
+/// each) and `photos` photos.
+fn a_phone_with_a_new_assessment(
+    proxy: &Proxy,
+    relay: &harness::Relay,
+    edits: u32,
+    photos: u64,
+) -> (Phone, DocumentId) {
+    let a = Phone::enrol(relay, &proxy.url, "officer-a1");
+    let id = a
+        .workspace
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    let criteria: Vec<String> = (a.workspace.view(&id).unwrap().criteria)
+        .into_iter()
+        .map(|c| c.criterion.id)
+        .collect();
+    for n in 0..edits {
+        if n % 2 == 0 {
+            let criterion = &criteria[n as usize / 2 % criteria.len()];
+            a.workspace
+                .set_note(&id, criterion, &format!("ghi chú số {n}: đã kiểm tra"))
+                .unwrap();
+        } else {
+            a.workspace
+                .add_comment(&id, None, &format!("nhận xét số {n}"))
+                .unwrap();
+        }
+    }
+    for seed in 0..photos {
+        let criterion = &criteria[seed as usize];
+        a.workspace
+            .add_photo(&id, criterion, &jpeg(2560, 1600, seed), "", None)
+            .unwrap();
+    }
+    (a, id)
+}
+
+/// A phone pushes a new assessment through a link cut every `low..=high` bytes, and a
+/// fresh phone of the same ward fetches it through the same link, its app restarting
+/// after its third call: both converge, photos included, and nothing that crossed the
+/// link reaches the fetching phone twice.
+fn push_and_fetch_through_cuts(low: u64, high: u64, edits: u32, photos: u64) {
+    let (relay, proxy) = relay_behind_proxy();
+    let (mut a, id) = a_phone_with_a_new_assessment(&proxy, &relay, edits, photos);
+    let mut b = Phone::enrol(&relay, &proxy.url, "officer-a2");
+    give_up_early(&mut a);
+    give_up_early(&mut b);
+    weak_link(&proxy, low, high);
+
+    let mut pushed = Calls::default();
+    let a = sync_until_done(a, &mut pushed, 400, u32::MAX);
+    let (connections, cuts, down) = (proxy.connections(), proxy.cuts(), proxy.bytes_down());
+    let mut fetched = Calls::default();
+    let b = sync_until_done(b, &mut fetched, 400, 3);
+    eprintln!(
+        "cuts every {low}-{high} B: pushed {pushed:?}; fetched {fetched:?} over {} connections \
+         ({} cut), {} bytes down",
+        proxy.connections() - connections,
+        proxy.cuts() - cuts,
+        proxy.bytes_down() - down,
+    );
+    assert!(
+        proxy.cuts() - cuts > 5,
+        "the fetch was cut only {} times",
+        proxy.cuts() - cuts
+    );
+    assert!(
+        fetched.calls > 1,
+        "the fetch needed no second call: {fetched:?}"
+    );
+
+    // Both converge, photos included (thumbnails; full photos come on demand).
+    let view = b.workspace.view(&id).unwrap();
+    assert_eq!(a.workspace.view(&id).unwrap(), view);
+    assert_eq!(view.comments.len(), edits as usize / 2);
+    let thumbnails: Vec<_> = view
+        .criteria
+        .iter()
+        .flat_map(|c| c.evidence.iter().map(|e| e.thumbnail))
+        .collect();
+    assert_eq!(thumbnails.len(), photos as usize);
+    for thumbnail in thumbnails {
+        let info = b.workspace.blob_info(&thumbnail).unwrap();
+        eprintln!("thumbnail of {} bytes", info.expect("every thumbnail arrived").size);
+    }
+    // Nothing that crossed the link was fetched twice.
+    assert!(fetched.changes_new > u64::from(edits), "{fetched:?}");
+    assert_eq!(fetched.changes_received, fetched.changes_new, "{fetched:?}");
+}
+
+#[test]
+fn a_fresh_phone_gets_a_big_assessment_through_cuts_every_3_to_8_kb_and_nothing_twice() {
+    push_and_fetch_through_cuts(3_000, 8_000, 1_000, 3);
+}
+
+#[test]
+fn the_smallest_link_the_protocol_carries_cuts_every_2_to_4_kb() {
+    push_and_fetch_through_cuts(2_000, 4_000, 300, 1);
+}
