@@ -409,7 +409,7 @@ pub fn writes_from_bytes(data: &[u8]) -> (Vec<Vec<Write>>, [u8; 16]) {
                 at: key,
                 delete: isize::from(small % 5) - 2,
                 text: (0..kind % 4)
-                    .map(|n| char::from(b'a' + (wide + n) % 26))
+                    .map(|n| char::from(b'a' + wide.wrapping_add(n) % 26))
                     .collect(),
             },
             _ => Write::Increment { obj, key },
