@@ -154,7 +154,10 @@ fn push_and_fetch_through_cuts(low: u64, high: u64, edits: u32, photos: u64) {
     assert_eq!(thumbnails.len(), photos as usize);
     for thumbnail in thumbnails {
         let info = b.workspace.blob_info(&thumbnail).unwrap();
-        eprintln!("thumbnail of {} bytes", info.expect("every thumbnail arrived").size);
+        eprintln!(
+            "thumbnail of {} bytes",
+            info.expect("every thumbnail arrived").size
+        );
     }
     // Nothing that crossed the link was fetched twice.
     assert!(fetched.changes_new > u64::from(edits), "{fetched:?}");
