@@ -31,7 +31,12 @@
 //! 4. A colleague's phone, which had the document before the edits and kept its sync
 //!    state, catches up from the relay: it receives the k edits.
 //! 5. A fresh device (empty workspace) fetches the document from the relay: the whole
-//!    history.
+//!    history; and again over a link that drops every connection after a random
+//!    3,000–8,000 bytes (both ways), resuming as one long `transport::sync_now` call does:
+//!    what arrived is kept, the sync state saved, the message budget halved after each
+//!    drop (a call that ends would also save it for the next). Counted:
+//!    the connections and the frames' bytes, those of the frame a drop cut short included
+//!    (not the WebSocket upgrade each connection also pays: ~1 KB both ways).
 //!
 //! Each session is run `RUNS` times against a fresh copy of the relay (bytes are identical
 //! each time); the time is the median, with the relay's durable writes (fsync) included.
@@ -42,7 +47,10 @@ use automerge::Automerge;
 use wardcheck_core::Workspace;
 use wardcheck_core::doc::DocumentId;
 use wardcheck_core::model::{Action, Status, sample_templates};
-use wardcheck_core::sync::{Session, SyncState, WorkspaceHost, wire::PeerMetadata};
+use wardcheck_core::sync::{
+    DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, Session, SyncState, WorkspaceHost,
+    wire::PeerMetadata,
+};
 use wardcheck_core::testing::{jpeg, sample_unit};
 
 const RUNS: usize = 5;
@@ -312,6 +320,87 @@ fn measure_catch_up(shared: &[u8], relay_doc: &[u8], id: DocumentId) -> (Traffic
     })
 }
 
+/// What a fetch through a link that keeps dropping moved.
+#[derive(Debug, Default)]
+struct CutTraffic {
+    connections: usize,
+    /// Frame bytes both ways, the crossed part of frames a drop cut short included.
+    wire: usize,
+}
+
+/// A fresh device fetching the document from a relay holding `relay_doc` over a link that
+/// drops each connection after a number of bytes (both ways) drawn from `low..=high`
+/// (see the module docs).
+fn fetch_through_cuts(relay_doc: &[u8], id: DocumentId, low: usize, high: usize) -> CutTraffic {
+    let (_relay_dir, relay_ws) = workspace("supervisor");
+    relay_ws.import_document(relay_doc).unwrap();
+    let (_dir, phone_ws) = workspace("officer-2");
+    let mut random: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut budget = DEFAULT_MESSAGE_BUDGET;
+    let mut t = CutTraffic::default();
+    while !phone_ws.has_document(&id).unwrap()
+        || phone_ws.heads(&id).unwrap() != relay_ws.heads(&id).unwrap()
+    {
+        t.connections += 1;
+        assert!(t.connections < 1000, "the fetch makes no progress");
+        // xorshift64: the same cuts every run.
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        let capacity = low + (random % (high - low + 1) as u64) as usize;
+        let (mut phone, mut relay) = sessions();
+        let (mut phone_host, mut relay_host) =
+            (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+        phone_host.set_budget(budget);
+        relay_host.set_budget(budget);
+        let state = phone_ws.sync_state(RELAY, &id).unwrap();
+        if state.is_some() {
+            phone.expect_peer(RELAY);
+        }
+        let state = state.map_or_else(SyncState::new, |s| SyncState::decode(&s).unwrap());
+        phone.add_document(id, state, &mut phone_host).unwrap();
+        let mut left = capacity;
+        let mut carry = |frame: &[u8], t: &mut CutTraffic| {
+            let crossed = frame.len().min(left);
+            t.wire += crossed;
+            left -= crossed;
+            crossed == frame.len()
+        };
+        let mut dropped = false;
+        'connection: for _ in 0..1000 {
+            let out = phone.take_outgoing();
+            for frame in &out {
+                if !carry(frame, &mut t) {
+                    dropped = true;
+                    break 'connection;
+                }
+                relay.receive(frame, &mut relay_host).unwrap();
+            }
+            if phone.is_settled() {
+                break;
+            }
+            let back = relay.take_outgoing();
+            for frame in &back {
+                if !carry(frame, &mut t) {
+                    dropped = true;
+                    break 'connection;
+                }
+                phone.receive(frame, &mut phone_host).unwrap();
+            }
+        }
+        for (doc, state) in phone.states() {
+            phone_ws
+                .save_sync_state(RELAY, doc, &state.encode())
+                .unwrap();
+        }
+        if dropped {
+            budget = (budget / 2).max(MIN_MESSAGE_BUDGET);
+        }
+    }
+    assert_eq!(phone_ws.view(&id).unwrap(), relay_ws.view(&id).unwrap());
+    t
+}
+
 struct Row {
     k: String,
     what: &'static str,
@@ -330,6 +419,7 @@ fn main() {
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut mixes = Vec::new();
+    let mut cuts = Vec::new();
     for &k in ks {
         let (_p, phone_ws) = workspace("officer-1");
         let (_r, relay_ws) = workspace("supervisor");
@@ -395,6 +485,8 @@ fn main() {
             changes: changes_bytes(&[], &after),
             document,
         });
+        let cut = fetch_through_cuts(&after, id, 3_000, 8_000);
+        cuts.push((k, traffic.total(), cut, document));
         mixes.push((k, mix, shared.len()));
     }
 
@@ -426,6 +518,22 @@ fn main() {
             r.document,
             t.total() as f64 / r.document as f64,
             r.time.as_secs_f64() * 1e3,
+        );
+    }
+    println!(
+        "\nA fresh device fetches the document, clean and through a link cut every \
+3,000–8,000 bytes:\n"
+    );
+    println!("| k edits | fetch | connections | wire bytes | wire / doc |");
+    println!("|---:|---|---:|---:|---:|");
+    for (k, clean, cut, document) in &cuts {
+        let ratio = |bytes: usize| bytes as f64 / *document as f64;
+        println!("| {k} | clean | 1 | {clean} | {:.2}× |", ratio(*clean));
+        println!(
+            "| {k} | cut every 3–8 KB | {} | {} | **{:.2}×** |",
+            cut.connections,
+            cut.wire,
+            ratio(cut.wire)
         );
     }
     println!();

@@ -183,9 +183,10 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Whether anything crossed the link: changes, photos or thumbnails.
+    /// Whether anything crossed the link to the phone or was taken by the relay: changes,
+    /// photos or thumbnails (or pieces of them).
     fn moved_anything(&self) -> bool {
-        self.changes_new > 0
+        self.changes_received > 0
             || self.bytes_uploaded > 0
             || self.blobs_already_there > 0
             || self.thumbnails_fetched > 0
@@ -411,9 +412,11 @@ fn http_error(status: u16, response: &mut ureq::http::Response<ureq::Body>) -> T
 /// uploads), then the thumbnails of others' photos. Full photos come on demand with
 /// [`fetch_photo`].
 ///
-/// On a link that gives out after it carried something (its retries spent), the report
-/// comes back with [`SyncReport::interrupted`] set rather than an error: what crossed is
-/// kept, and the next call goes on from it. An error means nothing moved.
+/// On a link that gives out after it carried something to the phone or a whole upload
+/// (its retries spent), the report comes back with [`SyncReport::interrupted`] set rather
+/// than an error: what crossed is kept, and the next call goes on from it. An error is a
+/// sync that cannot go on (refused, unauthorized, a broken blob) or a link that gave out
+/// before anything came back; what crossed before it is kept all the same.
 pub fn sync_now(
     workspace: &Workspace,
     relay: &Relay,

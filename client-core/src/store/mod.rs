@@ -249,6 +249,32 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The documents being fetched: those with changes kept.
+    pub fn fetching_documents(&self) -> Result<Vec<DocumentId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT document_id FROM fetching_chunks")?;
+        let ids = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let mut documents = Vec::new();
+        for id in ids {
+            // Only ids that parsed are ever written.
+            if let Ok(id) = id?.parse() {
+                documents.push(id);
+            }
+        }
+        Ok(documents)
+    }
+
+    /// The bytes that arrived of a blob being downloaded.
+    pub fn fetching_blob_len(&self, hash: &BlobHash) -> Result<u64> {
+        let bytes: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM fetching_blobs WHERE hash = ?1",
+            [hash.to_hex()],
+            |row| row.get(0),
+        )?;
+        Ok(bytes as u64)
+    }
+
     /// The bytes kept of a document being fetched.
     pub fn fetching_bytes(&self, id: &DocumentId) -> Result<u64> {
         let bytes: i64 = self.conn.query_row(

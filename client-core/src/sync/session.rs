@@ -365,6 +365,11 @@ impl Session {
         message: Message,
         host: &mut impl SyncHost,
     ) -> Result<(), SessionError> {
+        if self.side == Side::Initiator && !self.docs.contains_key(&doc) {
+            // A phone takes only the documents it asked for: a relay cannot make it
+            // fetch (and keep) others.
+            return Ok(());
+        }
         let entry = self
             .docs
             .entry(doc)

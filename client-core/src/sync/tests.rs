@@ -512,8 +512,54 @@ fn a_fetch_cut_short_resumes_from_what_arrived_across_restarts_and_takes_nothing
         "the fetch took only {connections} connections"
     );
     assert!(kept_partial, "the document read whole after one connection");
-    assert!(new > 200, "{new} new changes");
+    let changes = automerge::Automerge::load(&relay_ws.export_document(&id).unwrap())
+        .unwrap()
+        .get_changes(&[])
+        .len();
+    assert_eq!(new, changes as u64, "every change came once");
     assert_eq!(received, new, "changes received twice");
     // What was kept while it arrived is gone now that the document is stored.
     assert!(phone_ws.fetching_chunks(&id).unwrap().is_empty());
+}
+
+#[test]
+fn a_phone_takes_only_the_documents_it_asked_for() {
+    let (_a, phone_ws) = workspace("officer-1");
+    let (_b, relay_ws) = workspace("relay");
+    let asked = relay_ws
+        .create_assessment(&sample_unit(), "2025", &template())
+        .unwrap();
+    let unasked = relay_ws
+        .create_assessment(&sample_unit(), "2024", &template())
+        .unwrap();
+    let (mut phone, mut relay) = sessions();
+    let (mut phone_host, mut relay_host) =
+        (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+    phone
+        .add_document(asked, State::new(), &mut phone_host)
+        .unwrap();
+    pump(
+        &mut phone,
+        &mut phone_host,
+        &mut relay,
+        &mut relay_host,
+        false,
+    );
+    // A relay (or a modified one) that sends a document the phone did not ask for.
+    relay
+        .add_document(unasked, State::new(), &mut relay_host)
+        .unwrap();
+    let before = phone_host.received();
+    let moved = pump(
+        &mut phone,
+        &mut phone_host,
+        &mut relay,
+        &mut relay_host,
+        false,
+    );
+    assert!(moved > 0, "the relay sent nothing");
+    assert!(phone_ws.has_document(&asked).unwrap());
+    assert!(!phone_ws.has_document(&unasked).unwrap());
+    assert!(phone_ws.fetching_chunks(&unasked).unwrap().is_empty());
+    assert_eq!(phone_host.received(), before, "nothing of it was taken");
 }

@@ -30,12 +30,10 @@ pub struct WorkspaceHost<'a> {
 /// What a host took in from its peer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Received {
-    /// Sync messages that carried changes.
-    pub messages: u64,
-    /// Their changes' bytes, as they came.
+    /// The bytes of the changes that came, as they came.
     pub bytes: u64,
-    /// The changes they carried (counted in the chunks that parse on their own, as
-    /// Automerge writes them: a change or a bundle per chunk).
+    /// The changes that came (a change, a bundle or a whole document per chunk, as
+    /// Automerge writes them).
     pub changes: u64,
     /// The changes of those that were new here; the others had come before.
     pub new_changes: u64,
@@ -58,6 +56,11 @@ impl<'a> WorkspaceHost<'a> {
         self.budget = budget.max(super::MIN_MESSAGE_BUDGET);
     }
 
+    /// The budget of this host's messages.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
     /// What this host has taken in so far.
     pub fn received(&self) -> Received {
         self.received
@@ -76,51 +79,60 @@ impl<'a> WorkspaceHost<'a> {
         }
     }
 
-    /// Takes a message for a document not stored here yet.
+    /// Takes a message for a document not stored here yet. On an error, what was kept of
+    /// it is dropped and `state` starts over with it: it must not claim changes that
+    /// were not kept.
     fn receive_fetching(
         &mut self,
         doc: &DocumentId,
         state: &mut State,
         message: Message,
-        chunks: &[Vec<u8>],
+    ) -> Result<u64, HostError> {
+        let result = self.take_fetching(doc, state, message);
+        if result.is_err() {
+            self.fetching.remove(doc);
+            self.workspace.forget_fetching(doc).map_err(failed)?;
+            *state = State::new();
+        }
+        result
+    }
+
+    fn take_fetching(
+        &mut self,
+        doc: &DocumentId,
+        state: &mut State,
+        message: Message,
     ) -> Result<u64, HostError> {
         let workspace = self.workspace;
         let arriving = self.arriving(doc)?;
-        let before = arriving.stats().num_changes;
-        if let Err(e) = receive_untrusted(arriving, state, message) {
-            // What it holds may be broken: start this document over.
-            self.fetching.remove(doc);
-            workspace.forget_fetching(doc).map_err(failed)?;
-            return Err(match e {
-                crate::Error::Inflation(e) => HostError::Refused(e.to_string()),
-                _ => HostError::Unavailable,
-            });
-        }
+        let (before, heads) = (arriving.stats().num_changes, arriving.get_heads());
+        receive_untrusted(arriving, state, message).map_err(|e| match e {
+            crate::Error::Inflation(e) => HostError::Refused(e.to_string()),
+            _ => HostError::Unavailable,
+        })?;
         let new = arriving.stats().num_changes.saturating_sub(before);
         // Complete yet? Checked in place: a partial document does not read as one.
         if Assessment::is_complete(arriving) {
             let whole = self.fetching.remove(doc).unwrap_or_default();
             return match Assessment::from_automerge(whole) {
+                // Taken in message by message, each bounded: stored as it is.
                 Ok(assessment) if assessment.id().ok() == Some(*doc) => {
-                    // Taken in message by message, each bounded: stored as it is.
-                    self.workspace.import(assessment).map_err(failed)?;
+                    workspace.import(assessment).map_err(failed)?;
                     Ok(new)
                 }
-                _ => {
-                    workspace.forget_fetching(doc).map_err(failed)?;
-                    Err(HostError::Unavailable)
-                }
+                _ => Err(HostError::Unavailable),
             };
         }
-        if new > 0
-            && let Err(e) = workspace.keep_fetching_chunk(doc, &chunks.concat())
-        {
-            self.fetching.remove(doc);
-            workspace.forget_fetching(doc).map_err(failed)?;
-            return Err(match e {
-                crate::Error::InvalidInput(reason) => HostError::Refused(reason),
-                e => failed(e),
-            });
+        if new > 0 {
+            // What was applied (changes held back for a missing dependency included once
+            // it came; duplicates not), so the store holds what `state` now claims.
+            let applied = arriving.save_after(&heads);
+            workspace
+                .keep_fetching_chunk(doc, &applied)
+                .map_err(|e| match e {
+                    crate::Error::InvalidInput(reason) => HostError::Refused(reason),
+                    e => failed(e),
+                })?;
         }
         Ok(new)
     }
@@ -138,9 +150,9 @@ fn resume(workspace: &Workspace, doc: &DocumentId) -> Result<Automerge, HostErro
     Ok(arriving)
 }
 
-/// How many changes a message's chunks carry: one per change chunk, a bundle's count for a
-/// bundle; chunks that do not parse on their own count as none. Only for chunks Automerge
-/// has taken (their inflation is checked).
+/// How many changes a message's chunks carry: one per change chunk, a bundle's or a whole
+/// document's count for those; chunks that do not parse on their own count as none. Only
+/// for chunks Automerge has taken (their inflation is checked).
 fn changes_carried(chunks: &[Vec<u8>]) -> u64 {
     chunks
         .iter()
@@ -148,7 +160,10 @@ fn changes_carried(chunks: &[Vec<u8>]) -> u64 {
             untrusted(|| {
                 Ok(match Bundle::try_from(chunk.as_slice()) {
                     Ok(bundle) => bundle.iter_changes().count() as u64,
-                    Err(_) => u64::from(Change::try_from(chunk.as_slice()).is_ok()),
+                    Err(_) => match Change::try_from(chunk.as_slice()) {
+                        Ok(_) => 1,
+                        Err(_) => Automerge::load(chunk).map_or(0, |d| d.stats().num_changes),
+                    },
                 })
             })
             .unwrap_or(0)
@@ -189,10 +204,16 @@ impl SyncHost for WorkspaceHost<'_> {
         state: &mut State,
         message: Message,
     ) -> Result<(), HostError> {
-        // A copy of what came (a message is bounded), to keep and count once it is taken.
+        // A copy of what came (a message is bounded), to count once it is taken.
         let chunks: Vec<Vec<u8>> = message.changes.iter().map(<[u8]>::to_vec).collect();
         let new = if self.stored(doc)? {
-            match self.workspace.receive_sync_message(doc, state, message) {
+            // The document is kept as it was on an error: so is the state.
+            let before = state.clone();
+            let received = self.workspace.receive_sync_message(doc, state, message);
+            if received.is_err() {
+                *state = before;
+            }
+            match received {
                 Ok(new) => new,
                 // What the peer sent is not an assessment: refuse it, keep ours.
                 Err(crate::Error::Malformed(_) | crate::Error::Automerge(_)) => {
@@ -202,10 +223,9 @@ impl SyncHost for WorkspaceHost<'_> {
                 Err(e) => return Err(failed(e)),
             }
         } else {
-            self.receive_fetching(doc, state, message, &chunks)?
+            self.receive_fetching(doc, state, message)?
         };
         if !chunks.is_empty() {
-            self.received.messages += 1;
             self.received.bytes += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
             self.received.changes += changes_carried(&chunks);
             self.received.new_changes += new;

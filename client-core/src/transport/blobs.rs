@@ -182,6 +182,11 @@ fn fetch(
     received: &mut u64,
 ) -> Result<Vec<u8>, TransportError> {
     let mut held = workspace.fetching_blob(hash)?;
+    if !held.is_empty() && BlobHash::of(&held) == *hash {
+        // All of it had come when the link gave out.
+        workspace.store_fetched_blob(hash, kind, &held)?;
+        return Ok(held);
+    }
     let from = held.len() as u64;
     let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
     let answer = relay.http(observer, move |agent| {
@@ -227,17 +232,20 @@ fn fetch(
     }
     if let Some(cut) = cut {
         if !bytes.is_empty() {
-            workspace.keep_fetching_blob(hash, &bytes)?;
+            workspace.keep_fetching_blob(hash, offset, &bytes)?;
         }
         return Err(cut);
     }
     held.extend_from_slice(&bytes);
-    if let Err(e) = workspace.store_fetched_blob(hash, kind, &held) {
-        // Whole but not what `hash` names: none of it is worth keeping.
-        workspace.forget_fetching_blob(hash)?;
-        return Err(e.into());
+    match workspace.store_fetched_blob(hash, kind, &held) {
+        Ok(()) => Ok(held),
+        Err(e @ crate::Error::InvalidInput(_)) => {
+            // Whole but not what `hash` names: none of it is worth keeping.
+            workspace.forget_fetching_blob(hash)?;
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
     }
-    Ok(held)
 }
 
 /// What one `GET` of a blob brought.
@@ -377,7 +385,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
         // Held bytes longer than the blob: the relay answers 416, they go.
-        ws.keep_fetching_blob(&hash, &vec![0; 60_000]).unwrap();
+        ws.keep_fetching_blob(&hash, 0, &vec![0; 60_000]).unwrap();
         let blob = bytes.clone();
         let (relay, ranges) = scripted_relay(move |range| match range {
             Some(_) => answer(
@@ -395,7 +403,7 @@ mod tests {
 
         // Whole but not what the hash names (a wrong beginning kept): refused, dropped.
         let other = BlobHash::of(b"another photo");
-        ws.keep_fetching_blob(&other, b"another").unwrap();
+        ws.keep_fetching_blob(&other, 0, b"another").unwrap();
         let (relay, _) = scripted_relay(move |_| {
             let headers = "Content-Range: bytes 7-12/13\r\n";
             answer("206 Partial Content", headers, 6, b"photo!")
@@ -406,19 +414,57 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_that_ignores_the_range_or_answers_another_is_followed_safely() {
+        let (bytes, hash) = photo();
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        // The relay sends the whole blob (200) to a `Range` request: the kept bytes go.
+        ws.keep_fetching_blob(&hash, 0, &bytes[..1_000]).unwrap();
+        let blob = bytes.clone();
+        let (relay, ranges) = scripted_relay(move |_| answer("200 OK", "", blob.len(), &blob));
+        assert_eq!(fetch_photo(&ws, &relay, &hash).unwrap(), bytes);
+        assert_eq!(*ranges.lock().unwrap(), [Some("bytes=1000-".to_owned())]);
+
+        // A part that does not start where the kept bytes end: they go, nothing is added.
+        let (other, other_hash) = (b"a second photo".to_vec(), BlobHash::of(b"a second photo"));
+        ws.keep_fetching_blob(&other_hash, 0, &other[..4]).unwrap();
+        let (relay, _) = scripted_relay(move |_| {
+            answer(
+                "206 Partial Content",
+                "Content-Range: bytes 2-13/14\r\n",
+                12,
+                &other[2..],
+            )
+        });
+        assert!(fetch_photo(&ws, &relay, &other_hash).is_err());
+        assert!(ws.fetching_blob(&other_hash).unwrap().is_empty());
+        assert!(ws.blob(&other_hash).unwrap().is_none());
+
+        // All of it had come before the link gave out: stored without asking.
+        let (third, third_hash) = (b"a third photo".to_vec(), BlobHash::of(b"a third photo"));
+        ws.keep_fetching_blob(&third_hash, 0, &third).unwrap();
+        let (relay, ranges) = scripted_relay(|_| answer("500 Oops", "", 0, b""));
+        assert_eq!(fetch_photo(&ws, &relay, &third_hash).unwrap(), third);
+        assert!(ranges.lock().unwrap().is_empty());
+    }
+
+    #[test]
     fn the_pieces_of_downloads_stay_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
         let (a, b) = (BlobHash::of(b"a"), BlobHash::of(b"b"));
         let half = vec![1; (MAX_FETCHING_BLOB_BYTES / 2) as usize];
-        ws.keep_fetching_blob(&a, &half).unwrap();
-        ws.keep_fetching_blob(&b, &half).unwrap();
+        let len = half.len() as u64;
+        ws.keep_fetching_blob(&a, 0, &half).unwrap();
+        ws.keep_fetching_blob(&b, 0, &half).unwrap();
         // A third piece makes room by dropping the other blob's.
-        ws.keep_fetching_blob(&b, b"more").unwrap();
+        ws.keep_fetching_blob(&b, len, b"more").unwrap();
         assert!(ws.fetching_blob(&a).unwrap().is_empty());
         assert_eq!(ws.fetching_blob(&b).unwrap().len(), half.len() + 4);
         // One blob alone never passes the bound.
-        assert!(ws.keep_fetching_blob(&b, &half).is_err());
+        assert!(ws.keep_fetching_blob(&b, len + 4, &half).is_err());
+        // A piece that does not follow what is kept (two downloads of one blob) is refused.
+        assert!(ws.keep_fetching_blob(&b, len, b"again").is_err());
         assert_eq!(ws.fetching_blob(&b).unwrap().len(), half.len() + 4);
     }
 }

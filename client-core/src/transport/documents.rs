@@ -25,7 +25,7 @@ use crate::sync::{
 };
 
 /// Syncs the documents, retrying as `relay` says. The message budget starts from the one
-/// the link carried last; each connection that drops halves it (down to
+/// the link carried last; each sync connection that drops once open halves it (down to
 /// [`MIN_MESSAGE_BUDGET`]), for this device's messages and the relay's; an exchange that
 /// goes through without a drop doubles it for the next time (up to
 /// [`DEFAULT_MESSAGE_BUDGET`]), so a link that got better gets big messages again.
@@ -42,8 +42,9 @@ pub(super) fn exchange(
     let mut dropped = false;
     let exchanged = relay.retry(observer, || {
         host.set_budget(budget);
-        let result = sync_documents(workspace, relay, observer, host, budget);
-        if matches!(&result, Err(e) if e.is_transient()) {
+        let mut opened = false;
+        let result = sync_documents(workspace, relay, observer, host, &mut opened);
+        if opened && matches!(&result, Err(e) if e.is_transient()) {
             // The link dropped in the middle: smaller messages next time, both ways.
             budget = (budget / 2).max(MIN_MESSAGE_BUDGET);
             dropped = true;
@@ -62,12 +63,14 @@ struct ListedDocument {
     id: DocumentId,
 }
 
+/// Lists the relay's documents and syncs them with the phone's; `opened` tells whether a
+/// sync connection opened.
 fn sync_documents(
     workspace: &Workspace,
     relay: &Relay,
     observer: &dyn SyncObserver,
     host: &mut WorkspaceHost<'_>,
-    budget: usize,
+    opened: &mut bool,
 ) -> Result<Exchanged, TransportError> {
     let (url, bearer) = (relay.url("/v1/documents"), relay.bearer());
     let listed: Vec<ListedDocument> = relay.http(observer, move |agent| {
@@ -82,20 +85,15 @@ fn sync_documents(
         .into_iter()
         .chain(listed.into_iter().map(|d| d.id))
         .collect();
+    // What was kept of a document the relay no longer lists is never asked for again.
+    workspace.forget_fetching_except(&ids)?;
 
     let expected = workspace.relay_peer_id(&relay.base)?;
-    match sync_session(
-        workspace,
-        relay,
-        observer,
-        host,
-        budget,
-        &ids,
-        expected.clone(),
-    ) {
+    let (ids, expected_now) = (&ids, expected.clone());
+    match sync_session(workspace, relay, observer, host, ids, expected_now, opened) {
         // Another relay answers at this address: once more, waiting for its `peer`.
         Err(TransportError::Protocol(SessionError::PeerChanged)) if expected.is_some() => {
-            sync_session(workspace, relay, observer, host, budget, &ids, None)
+            sync_session(workspace, relay, observer, host, ids, None, opened)
         }
         other => other,
     }
@@ -108,11 +106,12 @@ fn sync_session(
     relay: &Relay,
     observer: &dyn SyncObserver,
     host: &mut WorkspaceHost<'_>,
-    budget: usize,
     ids: &BTreeSet<DocumentId>,
     expected: Option<String>,
+    opened: &mut bool,
 ) -> Result<Exchanged, TransportError> {
-    let mut socket = socket::connect(relay, budget, observer)?;
+    let mut socket = socket::connect(relay, host.budget(), observer)?;
+    *opened = true;
     let metadata = PeerMetadata {
         storage_id: Some(workspace.device_id().to_owned()),
         is_ephemeral: false,

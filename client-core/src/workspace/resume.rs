@@ -3,6 +3,8 @@
 //! state of each document, the relay's peer id, the message budget the link carried, the
 //! changes of documents being fetched, and the bytes of blobs being downloaded.
 
+use std::collections::BTreeSet;
+
 use super::Workspace;
 use crate::blob::BlobHash;
 use crate::doc::DocumentId;
@@ -97,25 +99,49 @@ impl Workspace {
         self.lock().store.write(|w| w.delete_fetching_chunks(id))
     }
 
+    /// Drops what was kept of documents being fetched that are not in `wanted` (the
+    /// relay no longer lists them: out of the device's scope now).
+    pub fn forget_fetching_except(&self, wanted: &BTreeSet<DocumentId>) -> Result<()> {
+        let mut inner = self.lock();
+        let unwanted: Vec<DocumentId> = (inner.store.fetching_documents()?.into_iter())
+            .filter(|id| !wanted.contains(id))
+            .collect();
+        if unwanted.is_empty() {
+            return Ok(());
+        }
+        inner.store.write(|w| {
+            unwanted
+                .iter()
+                .try_for_each(|id| w.delete_fetching_chunks(id))
+        })
+    }
+
     /// The bytes that arrived of a blob being downloaded (see
     /// [`Workspace::keep_fetching_blob`]); empty if none.
     pub fn fetching_blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
         self.lock().store.fetching_blob(hash)
     }
 
-    /// Keeps bytes that arrived of a blob being downloaded, after those kept before, so a
-    /// download cut short goes on from them. They leave when the blob is stored whole (in
-    /// the same transaction) or [`Workspace::forget_fetching_blob`] drops them; the pieces
-    /// of other blobs leave when they would pass [`MAX_FETCHING_BLOB_BYTES`] together.
+    /// Keeps bytes that arrived of a blob being downloaded, from byte `offset` on, right
+    /// after those kept before, so a download cut short goes on from them. They leave
+    /// when the blob is stored whole (in the same transaction) or
+    /// [`Workspace::forget_fetching_blob`] drops them; the pieces of other blobs leave
+    /// when they would pass [`MAX_FETCHING_BLOB_BYTES`] together.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if this blob alone would pass [`MAX_FETCHING_BLOB_BYTES`];
-    /// nothing is kept then.
-    pub fn keep_fetching_blob(&self, hash: &BlobHash, piece: &[u8]) -> Result<()> {
+    /// [`Error::InvalidInput`] if `offset` is not where the kept bytes end (another
+    /// download of the same blob kept some meanwhile), or if this blob alone would pass
+    /// [`MAX_FETCHING_BLOB_BYTES`]; nothing is kept then.
+    pub fn keep_fetching_blob(&self, hash: &BlobHash, offset: u64, piece: &[u8]) -> Result<()> {
         let mut inner = self.lock();
-        let own = inner.store.fetching_blob(hash)?.len() as u64 + piece.len() as u64;
-        if own > MAX_FETCHING_BLOB_BYTES {
+        let kept = inner.store.fetching_blob_len(hash)?;
+        if kept != offset {
+            return Err(Error::InvalidInput(format!(
+                "blob {hash}: {kept} bytes are kept, not {offset}"
+            )));
+        }
+        if kept + piece.len() as u64 > MAX_FETCHING_BLOB_BYTES {
             return Err(Error::InvalidInput(format!(
                 "blob {hash} passes {MAX_FETCHING_BLOB_BYTES} bytes"
             )));
