@@ -56,6 +56,12 @@ pub fn generate_bounded(doc: &Automerge, state: &mut State, budget: usize) -> Ve
         state.sent_hashes = sent_before;
         return Vec::new();
     };
+    if known.is_some() && state.their_heads.is_some() {
+        // The peer announced heads we all have: it holds nothing we lack, so our Bloom
+        // filter (a bit over a byte per change since the last sync, in every message)
+        // would tell it nothing. Without one it sends only what we ask for by hash.
+        message.have.clear();
+    }
     let new: HashSet<ChangeHash> = state
         .sent_hashes
         .difference(&sent_before)
@@ -127,7 +133,9 @@ fn known_peer_heads(doc: &Automerge, state: &State) -> Option<Vec<ChangeHash>> {
     let all_here =
         |heads: &[ChangeHash]| !heads.is_empty() && heads.iter().all(|hash| has_change(doc, hash));
     match &state.their_heads {
-        Some(heads) => (reads_bundles(state) && all_here(heads)).then(|| heads.clone()),
+        // No heads: it has nothing, and gets everything as bundles.
+        Some(heads) => (reads_bundles(state) && heads.iter().all(|hash| has_change(doc, hash)))
+            .then(|| heads.clone()),
         // Set by every message received (a decoded state has `their_have` = `Some([])`).
         None if state.their_need.is_none() && all_here(&state.shared_heads) => {
             Some(state.shared_heads.clone())
@@ -393,6 +401,37 @@ mod tests {
             sent == lacking && sent * 3 < whole,
             "{sent} bytes sent; the new changes' bundle is {lacking}, the document {whole}"
         );
+    }
+
+    #[test]
+    fn a_peer_that_holds_nothing_we_lack_gets_no_filter_and_still_sends_its_edit() {
+        let relay = long_history(20);
+        let mut phone = Automerge::new();
+        let (mut sp, mut sr) = (State::new(), State::new());
+        for message in generate_bounded(&phone, &mut sp, 2048) {
+            relay
+                .clone()
+                .receive_sync_message(&mut sr, message)
+                .unwrap();
+        }
+        // A fetch: the phone announced no heads, so every message goes without a filter.
+        let parts = generate_bounded(&relay, &mut sr, 2048);
+        assert!(parts.len() > 2);
+        assert!(parts.iter().all(|part| part.have.is_empty()));
+        let (first, rest) = parts.split_at(2);
+        for part in first.iter().cloned() {
+            phone.receive_sync_message(&mut sp, part).unwrap();
+        }
+        // Meanwhile the phone writes to what it has: that must still reach the relay.
+        let mut tx = phone.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "scribble", 1).unwrap();
+        tx.commit();
+        for part in rest.iter().cloned() {
+            phone.receive_sync_message(&mut sp, part).unwrap();
+        }
+        let mut relay = relay;
+        exchanges(&mut phone, &mut sp, &mut relay, &mut sr);
+        assert_eq!(relay.get_heads(), phone.get_heads());
     }
 
     #[test]
