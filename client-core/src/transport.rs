@@ -180,6 +180,20 @@ pub struct SyncReport {
     /// something (retries spent): what came is kept, and the next sync goes on from it.
     /// `None` for a sync that finished. (A link that carried nothing is an error.)
     pub interrupted: Option<String>,
+    /// The documents the relay lists that this device still lacks, with how far each
+    /// has come (kept across syncs): what is left to fetch. Empty once all are here.
+    pub fetching: Vec<FetchingDocument>,
+}
+
+/// A document being fetched: how much of it is here, of about how much.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchingDocument {
+    /// The document.
+    pub document: DocumentId,
+    /// The bytes of it here, compacted.
+    pub bytes_held: u64,
+    /// About its bytes on the relay (at least `bytes_held`).
+    pub bytes_total: u64,
 }
 
 impl SyncReport {
@@ -429,6 +443,7 @@ pub fn sync_now(
     report.changes_received = received.changes;
     report.changes_new = received.new_changes;
     report.change_bytes_received = received.bytes;
+    report.fetching = documents::left_to_fetch(workspace, relay, &mut host)?;
     let outcome = exchanged.and_then(|exchanged| {
         report.documents_in_sync = exchanged.in_sync;
         report.unavailable = exchanged.unavailable;

@@ -27,7 +27,7 @@ use crate::store::{BlobInfo, Store};
 use crate::sync::{SyncMessage, SyncState};
 
 mod resume;
-pub use resume::{MAX_FETCHING_BLOB_BYTES, MAX_FETCHING_BYTES};
+pub use resume::{HeldListing, MAX_FETCHING_BLOB_BYTES, MAX_FETCHING_BYTES};
 
 /// How a workspace behaves; [`Default`] suits phones.
 #[derive(Debug, Clone)]

@@ -18,7 +18,8 @@ use wardcheck_core::model::{
 };
 use wardcheck_core::photo::{GeoPoint, PerceptualHash, PublicKey, Signature};
 use wardcheck_core::transport::{
-    Phase, RefusedDocument, SyncProgress as CoreSyncProgress, SyncReport as CoreSyncReport,
+    FetchingDocument, Phase, RefusedDocument, SyncProgress as CoreSyncProgress,
+    SyncReport as CoreSyncReport,
 };
 use wardcheck_core::{AssessmentSummary, Enrolment};
 
@@ -451,6 +452,9 @@ pub struct SyncReport {
     /// Why the sync stopped before the end, if the link gave out after carrying
     /// something: what came is kept, the next sync goes on from it. `None` once finished.
     pub interrupted: Option<String>,
+    /// Assessments the relay lists that this device still lacks, with how far each has
+    /// come (kept across syncs): "32 of 36 KB". Empty once all are here.
+    pub fetching: Vec<FetchingDocument>,
 }
 
 impl From<CoreSyncReport> for SyncReport {
@@ -469,6 +473,7 @@ impl From<CoreSyncReport> for SyncReport {
             changes_new: r.changes_new,
             change_bytes_received: r.change_bytes_received,
             interrupted: r.interrupted,
+            fetching: r.fetching,
         }
     }
 }
@@ -480,6 +485,17 @@ pub struct RefusedDocument {
     pub document: DocumentId,
     /// The relay's reason.
     pub reason: String,
+}
+
+/// An assessment being fetched: how much of it is here, of about how much.
+#[uniffi::remote(Record)]
+pub struct FetchingDocument {
+    /// The assessment.
+    pub document: DocumentId,
+    /// Its bytes here so far, compacted.
+    pub bytes_held: u64,
+    /// About its bytes on the relay (at least `bytes_held`).
+    pub bytes_total: u64,
 }
 
 /// This device's enrolment with a relay (the token stays inside the library).

@@ -18,7 +18,7 @@ use wardcheck_core::model::{Action, Status};
 use wardcheck_core::testing::jpeg;
 
 use crate::node;
-use crate::support::{Phone, populate, template, ward_a};
+use crate::support::{Phone, metrics, populate, template, ward_a};
 
 fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
@@ -118,12 +118,7 @@ fn a_modified_client_can_neither_forge_nor_rewrite_an_assessment() {
     assert_eq!(ws.view(&other).unwrap().comments.len(), 1);
 
     // Every refusal is counted by reason.
-    let metrics = ureq::get(&format!("{}/metrics", relay.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = metrics(&relay);
     let refused = |code: &str| {
         metrics
             .lines()

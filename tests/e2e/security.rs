@@ -19,7 +19,7 @@ use wardcheck_core::transport::RefusedDocument;
 
 use harness::Relay;
 
-use crate::support::{Phone, populate, relay_behind_proxy, template, ward_a};
+use crate::support::{Phone, populate, relay_behind_proxy, template, ward_a, ward_b};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
@@ -388,4 +388,73 @@ fn evidence_that_fails_its_signature_check_is_flagged_not_trusted() {
         .flat_map(|c| c.evidence.iter().map(|e| e.photo))
         .collect();
     assert!(photos.contains(&stranger.photo) && photos.contains(&swapped.photo));
+}
+
+/// The first frame the relay sends on `socket` (before `join` is answered).
+fn first_frame(socket: &mut Socket) -> WireMessage {
+    loop {
+        if let Message::Binary(frame) = socket.read().unwrap() {
+            return WireMessage::decode(&frame).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_listing_on_the_sync_connection_names_only_the_wards_documents_and_only_when_asked() {
+    let relay = Relay::start();
+    populate(&relay);
+    let phone_a = Phone::enrol(&relay, &relay.url, "officer-a1");
+    let phone_b = Phone::enrol(&relay, &relay.url, "officer-b1");
+    let a = (phone_a.workspace)
+        .create_assessment(&ward_a(), "2025", &template())
+        .unwrap();
+    let b = (phone_b.workspace)
+        .create_assessment(&ward_b(), "2025", &template())
+        .unwrap();
+    phone_a.sync();
+    phone_b.sync();
+    let token = phone_a.workspace.enrolment().unwrap().unwrap().token;
+    let open_listing = |tag: &str| {
+        let url = format!(
+            "{}/v1/sync?listing={tag}",
+            relay.url.replacen("http", "ws", 1)
+        );
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        tungstenite::connect(request).unwrap().0
+    };
+
+    // Ward A's officer is told of ward A's assessment, with its size, and of nothing else.
+    let WireMessage::Documents(listing) = first_frame(&mut open_listing("")) else {
+        panic!("no listing first");
+    };
+    let documents = listing.documents.expect("the whole listing");
+    assert_eq!(documents.iter().map(|d| d.id).collect::<Vec<_>>(), vec![a]);
+    assert!(documents[0].bytes > 1_000, "{documents:?}");
+    assert!(!documents.iter().any(|d| d.id == b));
+    // Holding that listing: the tag alone. Holding another: the whole listing.
+    let WireMessage::Documents(again) = first_frame(&mut open_listing(&listing.tag)) else {
+        panic!("no listing first");
+    };
+    assert_eq!(
+        (again.tag.as_str(), again.documents),
+        (listing.tag.as_str(), None)
+    );
+    let WireMessage::Documents(other) = first_frame(&mut open_listing("0123456789abcdef")) else {
+        panic!("no listing first");
+    };
+    assert_eq!(other.documents.map(|d| d.len()), Some(1));
+    // An edit changes the tag.
+    phone_a.workspace.set_note(&a, "c01", "mới").unwrap();
+    phone_a.sync();
+    let WireMessage::Documents(edited) = first_frame(&mut open_listing(&listing.tag)) else {
+        panic!("no listing first");
+    };
+    assert_ne!(edited.tag, listing.tag);
+    assert!(edited.documents.is_some());
+    // A client that does not ask (automerge-repo's) gets the protocol as it knows it.
+    let mut plain = open(&relay.url, Some(&token)).unwrap();
+    join(&mut plain, "automerge-repo");
 }

@@ -77,6 +77,16 @@ impl Phone {
     }
 }
 
+/// The relay's `/metrics` page.
+pub fn metrics(relay: &Relay) -> String {
+    ureq::get(&format!("{}/metrics", relay.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
 /// Ward A as the documents name it.
 pub fn ward_a() -> Unit {
     Unit {

@@ -517,6 +517,13 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Deletes a setting (nothing if there is none).
+    pub fn delete_setting(&self, key: &str) -> Result<()> {
+        self.0
+            .execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     /// Saves the sync state with `peer` for a document.
     pub fn set_sync_state(&self, peer: &str, id: &DocumentId, state: &[u8]) -> Result<()> {
         self.0.execute(

@@ -17,6 +17,7 @@
 mod bloom;
 mod bounded;
 mod inflation;
+pub mod listing;
 mod session;
 pub mod wire;
 mod workspace_host;

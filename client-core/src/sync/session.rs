@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use automerge::ChangeHash;
 use automerge::sync::{Message, State};
 
+use super::listing::Listing;
 use super::wire::{PROTOCOL_VERSION, PeerMetadata, WireError, WireMessage};
 use crate::doc::DocumentId;
 
@@ -127,6 +128,8 @@ pub struct Session {
     metadata: PeerMetadata,
     docs: BTreeMap<DocumentId, DocEntry>,
     outbox: VecDeque<WireMessage>,
+    /// The relay's listing, received and not taken yet (an initiator's).
+    listing: Option<Listing>,
 }
 
 impl Session {
@@ -155,6 +158,7 @@ impl Session {
             metadata,
             docs: BTreeMap::new(),
             outbox: VecDeque::new(),
+            listing: None,
         }
     }
 
@@ -282,10 +286,22 @@ impl Session {
                     entry.refusal = reason;
                 }
             }
+            WireMessage::Documents(listing) => {
+                if self.side != Side::Initiator {
+                    return Err(SessionError::Unexpected("wardcheck-documents"));
+                }
+                self.listing = Some(listing);
+            }
             WireMessage::Error { message } => return Err(SessionError::Peer(message)),
             WireMessage::Leave { .. } | WireMessage::Other { .. } => {}
         }
         Ok(())
+    }
+
+    /// The documents the relay listed on this connection (see [`super::listing`]), once:
+    /// the caller adds those it wants.
+    pub fn take_listing(&mut self) -> Option<Listing> {
+        self.listing.take()
     }
 
     /// Frames to send now, in order.

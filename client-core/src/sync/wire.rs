@@ -7,6 +7,7 @@
 use minicbor::data::Type;
 use minicbor::{Decoder, Encoder};
 
+use super::listing::{ListedDocument, Listing, MAX_LISTED_DOCUMENTS};
 use crate::doc::DocumentId;
 
 /// The protocol version this implementation speaks.
@@ -86,6 +87,9 @@ pub enum WireMessage {
         /// addition: automerge-repo peers ignore the field).
         reason: Option<String>,
     },
+    /// The documents the relay lists for a phone that asked (wardcheck's addition, see
+    /// [`super::listing`]), sent as `wardcheck-documents`.
+    Documents(Listing),
     /// The sender saw a protocol error and will close.
     Error {
         /// What went wrong.
@@ -110,6 +114,9 @@ pub enum WireError {
     /// A document id that is not bs58check of 16 bytes.
     #[error("invalid document id")]
     BadDocumentId,
+    /// A listing of more than [`MAX_LISTED_DOCUMENTS`] documents.
+    #[error("a listing of more than {MAX_LISTED_DOCUMENTS} documents")]
+    LongListing,
 }
 
 impl From<minicbor::decode::Error> for WireError {
@@ -131,6 +138,8 @@ struct Fields {
     message: Option<String>,
     reason: Option<String>,
     metadata: Option<PeerMetadata>,
+    tag: Option<String>,
+    documents: Option<Vec<ListedDocument>>,
 }
 
 impl WireMessage {
@@ -151,6 +160,8 @@ impl WireMessage {
                 "data" => f.data = Some(d.bytes()?.to_vec()),
                 "supportedProtocolVersions" => f.versions = Some(decode_versions(&mut d)?),
                 "peerMetadata" => f.metadata = decode_metadata(&mut d)?,
+                "tag" => f.tag = Some(d.str()?.to_owned()),
+                "documents" => f.documents = Some(decode_listed(&mut d)?),
                 _ => d.skip()?,
             }
         }
@@ -222,6 +233,10 @@ impl WireMessage {
             "error" => WireMessage::Error {
                 message: f.message.take().unwrap_or_default(),
             },
+            "wardcheck-documents" => WireMessage::Documents(Listing {
+                tag: f.tag.take().ok_or(WireError::MissingField("tag"))?,
+                documents: f.documents.take(),
+            }),
             _ => WireMessage::Other { kind },
         })
     }
@@ -312,6 +327,19 @@ impl WireMessage {
                     e.str("reason")?.str(reason)?;
                 }
             }
+            WireMessage::Documents(listing) => {
+                e.map(2 + u64::from(listing.documents.is_some()))?;
+                e.str("type")?.str("wardcheck-documents")?;
+                e.str("tag")?.str(&listing.tag)?;
+                if let Some(documents) = &listing.documents {
+                    e.str("documents")?.array(documents.len() as u64)?;
+                    for document in documents {
+                        e.array(2)?
+                            .str(&document.id.to_string())?
+                            .u64(document.bytes)?;
+                    }
+                }
+            }
             WireMessage::Error { message } => {
                 e.map(2)?;
                 e.str("type")?.str("error")?;
@@ -342,6 +370,28 @@ fn decode_versions(d: &mut Decoder<'_>) -> Result<Vec<String>, WireError> {
         }
     }
     Ok(versions)
+}
+
+/// A listing's documents, each `[id, bytes]`; at most [`MAX_LISTED_DOCUMENTS`].
+fn decode_listed(d: &mut Decoder<'_>) -> Result<Vec<ListedDocument>, WireError> {
+    let n = d
+        .array()?
+        .ok_or(WireError::Cbor("indefinite array".into()))?;
+    if n > MAX_LISTED_DOCUMENTS as u64 {
+        return Err(WireError::LongListing);
+    }
+    let mut documents = Vec::new();
+    for _ in 0..n {
+        if d.array()? != Some(2) {
+            return Err(WireError::Cbor("a listed document is [id, bytes]".into()));
+        }
+        let id = d.str()?.parse().map_err(|_| WireError::BadDocumentId)?;
+        documents.push(ListedDocument {
+            id,
+            bytes: d.u64()?,
+        });
+    }
+    Ok(documents)
 }
 
 fn decode_metadata(d: &mut Decoder<'_>) -> Result<Option<PeerMetadata>, WireError> {
@@ -433,6 +483,14 @@ mod tests {
                 document_id: doc(),
                 reason: Some("only supervisors may approve or return a criterion".into()),
             },
+            WireMessage::Documents(Listing::of(vec![ListedDocument {
+                id: doc(),
+                bytes: 36_000,
+            }])),
+            WireMessage::Documents(Listing {
+                tag: "00ff".into(),
+                documents: None,
+            }),
             WireMessage::Error {
                 message: "bad".into(),
             },
@@ -472,6 +530,22 @@ mod tests {
             WireMessage::decode(&e.into_writer()),
             Err(WireError::Cbor(_))
         ));
+    }
+
+    #[test]
+    fn a_listing_past_its_bound_is_refused_before_it_is_read() {
+        let mut e = Encoder::new(Vec::new());
+        e.map(3).unwrap();
+        e.str("type").unwrap().str("wardcheck-documents").unwrap();
+        e.str("tag").unwrap().str("t").unwrap();
+        e.str("documents")
+            .unwrap()
+            .array(MAX_LISTED_DOCUMENTS as u64 + 1)
+            .unwrap();
+        assert_eq!(
+            WireMessage::decode(&e.into_writer()),
+            Err(WireError::LongListing)
+        );
     }
 
     #[test]

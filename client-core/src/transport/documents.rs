@@ -1,5 +1,6 @@
 //! The documents' part of a sync: [`Session`]s over WebSocket connections, for every
-//! assessment the phone has and every one of its scope it lacks.
+//! assessment the phone has and every one of its scope it lacks (the relay lists them on
+//! the connection itself, or says its listing is the one the phone holds).
 //!
 //! What a connection moved is never moved again: the changes are stored as they arrive
 //! (documents being fetched included, see [`WorkspaceHost`]), the sync states are saved
@@ -9,20 +10,20 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use serde::Deserialize;
 use tungstenite::Message;
 
 use super::socket::{self, Socket};
 use super::{
-    Phase, RefusedDocument, Relay, SyncObserver, SyncProgress, TransportError, http_error,
+    FetchingDocument, Phase, RefusedDocument, Relay, SyncObserver, SyncProgress, TransportError,
 };
-use crate::Workspace;
 use crate::doc::DocumentId;
+use crate::sync::listing::Listing;
 use crate::sync::wire::PeerMetadata;
 use crate::sync::{
     DEFAULT_MESSAGE_BUDGET, DocStatus, MIN_MESSAGE_BUDGET, Session, SessionError, SyncState,
     WorkspaceHost,
 };
+use crate::{HeldListing, Workspace};
 
 /// Syncs the documents, retrying as `relay` says. The message budget starts from the one
 /// the link carried last; each sync connection that drops once open halves it (down to
@@ -58,13 +59,8 @@ pub(super) fn exchange(
     Ok(exchanged)
 }
 
-#[derive(Deserialize)]
-struct ListedDocument {
-    id: DocumentId,
-}
-
-/// Lists the relay's documents and syncs them with the phone's; `opened` tells whether a
-/// sync connection opened.
+/// Syncs the phone's documents and those the relay lists; `opened` tells whether a sync
+/// connection opened.
 fn sync_documents(
     workspace: &Workspace,
     relay: &Relay,
@@ -72,45 +68,31 @@ fn sync_documents(
     host: &mut WorkspaceHost<'_>,
     opened: &mut bool,
 ) -> Result<Exchanged, TransportError> {
-    let (url, bearer) = (relay.url("/v1/documents"), relay.bearer());
-    let listed: Vec<ListedDocument> = relay.http(observer, move |agent| {
-        let mut response = agent.get(&url).header("Authorization", &bearer).call()?;
-        match response.status().as_u16() {
-            200 => Ok(response.body_mut().read_json()?),
-            status => Err(http_error(status, &mut response)),
-        }
-    })?;
-    let ids: BTreeSet<DocumentId> = workspace
-        .document_ids()?
-        .into_iter()
-        .chain(listed.into_iter().map(|d| d.id))
-        .collect();
-    // What was kept of a document the relay no longer lists is never asked for again.
-    workspace.forget_fetching_except(&ids)?;
-
     let expected = workspace.relay_peer_id(&relay.base)?;
-    let (ids, expected_now) = (&ids, expected.clone());
-    match sync_session(workspace, relay, observer, host, ids, expected_now, opened) {
+    match sync_session(workspace, relay, observer, host, expected.clone(), opened) {
         // Another relay answers at this address: once more, waiting for its `peer`.
         Err(TransportError::Protocol(SessionError::PeerChanged)) if expected.is_some() => {
-            sync_session(workspace, relay, observer, host, ids, None, opened)
+            sync_session(workspace, relay, observer, host, None, opened)
         }
         other => other,
     }
 }
 
-/// One connection's sync of `ids`. With the relay's `expected` peer id (from the last
-/// sync), the documents' first messages go right behind `join`: one round trip less.
+/// One connection's sync of the phone's documents and of those the relay lists (the
+/// listing it holds from before, then the one the relay sends first on the connection).
+/// With the relay's `expected` peer id (from the last sync), the documents' first
+/// messages go right behind `join`: one round trip less.
 fn sync_session(
     workspace: &Workspace,
     relay: &Relay,
     observer: &dyn SyncObserver,
     host: &mut WorkspaceHost<'_>,
-    ids: &BTreeSet<DocumentId>,
     expected: Option<String>,
     opened: &mut bool,
 ) -> Result<Exchanged, TransportError> {
-    let mut socket = socket::connect(relay, host.budget(), observer)?;
+    let held = workspace.relay_listing(&relay.base)?;
+    let tag = held.as_ref().map_or("", |held| held.tag.as_str());
+    let mut socket = socket::connect(relay, host.budget(), tag, observer)?;
     *opened = true;
     let metadata = PeerMetadata {
         storage_id: Some(workspace.device_id().to_owned()),
@@ -120,16 +102,23 @@ fn sync_session(
     if let Some(peer) = &expected {
         session.expect_peer(peer);
     }
-    for id in ids {
-        let state = workspace
-            .sync_state(&relay.base, id)?
-            .and_then(|bytes| SyncState::decode(&bytes).ok())
-            .unwrap_or_default();
-        session.add_document(*id, state, host)?;
-    }
-    let outcome = converse(&mut socket, &mut session, host, ids, relay, observer);
+    let listed = held.iter().flat_map(|held| &held.documents);
+    let ids: BTreeSet<DocumentId> = (workspace.document_ids()?.into_iter())
+        .chain(listed.map(|listed| listed.id))
+        .collect();
+    let mut talk = Talk {
+        workspace,
+        relay,
+        observer,
+        session,
+        ids: BTreeSet::new(),
+        listed: false,
+    };
+    talk.add(&ids, host)?;
+    let outcome = talk.converse(&mut socket, held, host);
     // What arrived is stored: keep the states it left and the relay's id, however the
     // connection ended, so the next one starts from them.
+    let Talk { session, ids, .. } = talk;
     for (id, state) in session.states() {
         workspace.save_sync_state(&relay.base, id, &state.encode())?;
     }
@@ -143,7 +132,7 @@ fn sync_session(
     let _ = socket.close(None);
     let _ = socket.flush();
     let mut exchanged = Exchanged::default();
-    for id in ids {
+    for id in &ids {
         match session.status(id) {
             Some(DocStatus::Unavailable) => exchanged.unavailable.push(*id),
             Some(DocStatus::Refused) => exchanged.refused.push(RefusedDocument {
@@ -156,56 +145,151 @@ fn sync_session(
     Ok(exchanged)
 }
 
-/// Exchanges the session's frames over `socket` until every document is settled.
-fn converse(
-    socket: &mut Socket,
-    session: &mut Session,
-    host: &mut WorkspaceHost<'_>,
-    ids: &BTreeSet<DocumentId>,
-    relay: &Relay,
-    observer: &dyn SyncObserver,
-) -> Result<(), TransportError> {
-    let mut last_heard = Instant::now();
-    loop {
-        for frame in session.take_outgoing() {
-            socket::send(socket, frame, observer, relay.retry.idle_timeout)?;
+/// One connection's conversation: the session and the documents it syncs.
+struct Talk<'a> {
+    workspace: &'a Workspace,
+    relay: &'a Relay,
+    observer: &'a dyn SyncObserver,
+    session: Session,
+    ids: BTreeSet<DocumentId>,
+    /// Whether the relay's listing has come on this connection.
+    listed: bool,
+}
+
+impl Talk<'_> {
+    /// Starts syncing the documents of `ids` not synced yet, from their saved states.
+    fn add(
+        &mut self,
+        ids: &BTreeSet<DocumentId>,
+        host: &mut WorkspaceHost<'_>,
+    ) -> Result<(), TransportError> {
+        for id in ids.difference(&self.ids.clone()) {
+            let state = (self.workspace.sync_state(&self.relay.base, id)?)
+                .and_then(|bytes| SyncState::decode(&bytes).ok())
+                .unwrap_or_default();
+            self.session.add_document(*id, state, host)?;
+            self.ids.insert(*id);
         }
-        let done = ids
-            .iter()
-            .filter(|id| session.status(id) != Some(DocStatus::Syncing))
-            .count();
-        observer.progress(&SyncProgress {
-            phase: Phase::Documents,
-            documents_done: done,
-            documents_total: ids.len(),
-            bytes_sent: 0,
-            bytes_total: 0,
-        });
-        if session.is_settled() {
-            break;
-        }
-        if observer.is_cancelled() {
-            return Err(TransportError::Cancelled);
-        }
-        match socket.read() {
-            Ok(Message::Binary(frame)) => {
-                last_heard = Instant::now();
-                session.receive(&frame, host)?;
-            }
-            Ok(Message::Close(_)) => {
-                return Err(TransportError::Network(
-                    "the relay closed the connection".into(),
-                ));
-            }
-            Ok(_) => last_heard = Instant::now(),
-            Err(e) if !socket::timed_out(&e) => return Err(e.into()),
-            Err(_) if last_heard.elapsed() > relay.retry.idle_timeout => {
-                return Err(TransportError::Timeout);
-            }
-            Err(_) => {}
-        }
+        Ok(())
     }
-    Ok(())
+
+    /// Takes the relay's listing (the documents it sent, or the `held` ones when the tag
+    /// says they are the same): keeps it, drops what was kept of documents it no longer
+    /// names, and syncs the ones it names that this connection does not sync yet.
+    fn take_listing(
+        &mut self,
+        listing: Listing,
+        held: Option<&HeldListing>,
+        host: &mut WorkspaceHost<'_>,
+    ) -> Result<(), TransportError> {
+        let documents = match (listing.documents, held) {
+            (Some(documents), _) => {
+                let listing = HeldListing {
+                    tag: listing.tag,
+                    documents,
+                };
+                self.workspace
+                    .save_relay_listing(&self.relay.base, Some(&listing))?;
+                listing.documents
+            }
+            (None, Some(held)) if held.tag == listing.tag => held.documents.clone(),
+            (None, _) => {
+                // "Unchanged" for a listing this phone does not hold: ask for it whole.
+                self.workspace.save_relay_listing(&self.relay.base, None)?;
+                return Err(SessionError::Unexpected("wardcheck-documents").into());
+            }
+        };
+        let listed: BTreeSet<DocumentId> = documents.iter().map(|d| d.id).collect();
+        let wanted = (self.workspace.document_ids()?.into_iter())
+            .chain(listed.iter().copied())
+            .collect();
+        // What was kept of a document the relay no longer lists is never asked for again.
+        self.workspace.forget_fetching_except(&wanted)?;
+        self.listed = true;
+        self.add(&listed, host)
+    }
+
+    /// Exchanges the session's frames over `socket` until the relay's listing has come and
+    /// every document is settled.
+    fn converse(
+        &mut self,
+        socket: &mut Socket,
+        held: Option<HeldListing>,
+        host: &mut WorkspaceHost<'_>,
+    ) -> Result<(), TransportError> {
+        let (relay, observer) = (self.relay, self.observer);
+        let mut last_heard = Instant::now();
+        loop {
+            for frame in self.session.take_outgoing() {
+                socket::send(socket, frame, observer, relay.retry.idle_timeout)?;
+            }
+            let done = (self.ids.iter())
+                .filter(|id| self.session.status(id) != Some(DocStatus::Syncing))
+                .count();
+            observer.progress(&SyncProgress {
+                phase: Phase::Documents,
+                documents_done: done,
+                documents_total: self.ids.len(),
+                bytes_sent: 0,
+                bytes_total: 0,
+            });
+            if self.listed && self.session.is_settled() {
+                break;
+            }
+            if observer.is_cancelled() {
+                return Err(TransportError::Cancelled);
+            }
+            match socket.read() {
+                Ok(Message::Binary(frame)) => {
+                    last_heard = Instant::now();
+                    self.session.receive(&frame, host)?;
+                    if let Some(listing) = self.session.take_listing() {
+                        self.take_listing(listing, held.as_ref(), host)?;
+                    }
+                }
+                Ok(Message::Close(_)) => {
+                    return Err(TransportError::Network(
+                        "the relay closed the connection".into(),
+                    ));
+                }
+                Ok(_) => last_heard = Instant::now(),
+                Err(e) if !socket::timed_out(&e) => return Err(e.into()),
+                Err(_) if last_heard.elapsed() > relay.retry.idle_timeout => {
+                    return Err(TransportError::Timeout);
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The documents the relay listed last that this phone still lacks, with how much of
+/// each it holds: what is left to fetch.
+pub(super) fn left_to_fetch(
+    workspace: &Workspace,
+    relay: &Relay,
+    host: &mut WorkspaceHost<'_>,
+) -> Result<Vec<FetchingDocument>, TransportError> {
+    let Some(listing) = workspace.relay_listing(&relay.base)? else {
+        return Ok(Vec::new());
+    };
+    let mut left = Vec::new();
+    for listed in listing.documents {
+        if workspace.has_document(&listed.id)? {
+            continue;
+        }
+        let held = host
+            .held_bytes(&listed.id)
+            .map_err(|e| SessionError::Host(e.to_string()))?;
+        left.push(FetchingDocument {
+            document: listed.id,
+            bytes_held: held,
+            // The relay's size is its stored bytes: about those of the document.
+            bytes_total: listed.bytes.max(held),
+        });
+    }
+    Ok(left)
 }
 
 /// How the documents' exchange ended.

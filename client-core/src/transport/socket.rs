@@ -79,8 +79,9 @@ impl Write for Stream {
     }
 }
 
-/// Opens the sync WebSocket; below the default message budget, asks the relay for
-/// messages of at most `budget` bytes of changes (`?budget=`).
+/// Opens the sync WebSocket, asking for the relay's listing unless it is the one tagged
+/// `held_listing` (`?listing=`, see [`crate::sync::listing`]); below the default message
+/// budget, asks the relay for messages of at most `budget` bytes of changes (`&budget=`).
 ///
 /// Errors: [`TransportError::Cancelled`] as soon as `observer` says so (within
 /// [`CANCEL_POLL`]), [`TransportError::Timeout`] when the handshakes take longer than the
@@ -89,11 +90,21 @@ impl Write for Stream {
 pub(super) fn connect(
     relay: &Relay,
     budget: usize,
+    held_listing: &str,
     observer: &dyn SyncObserver,
 ) -> Result<Socket, TransportError> {
-    let mut ws_url = format!("{}/v1/sync", relay.base.replacen("http", "ws", 1));
+    // A relay's tag is hex digits: anything else is not sent (the whole listing comes).
+    let held_listing = if held_listing.bytes().all(|b| b.is_ascii_hexdigit()) {
+        held_listing
+    } else {
+        ""
+    };
+    let mut ws_url = format!(
+        "{}/v1/sync?listing={held_listing}",
+        relay.base.replacen("http", "ws", 1)
+    );
     if budget < DEFAULT_MESSAGE_BUDGET {
-        ws_url.push_str(&format!("?budget={budget}"));
+        ws_url.push_str(&format!("&budget={budget}"));
     }
     let mut request = ws_url
         .into_client_request()
@@ -219,7 +230,7 @@ mod tests {
     ) -> Result<(), TransportError> {
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = sender.send(connect(&relay, DEFAULT_MESSAGE_BUDGET, &observer).map(drop));
+            let _ = sender.send(connect(&relay, DEFAULT_MESSAGE_BUDGET, "", &observer).map(drop));
         });
         receiver
             .recv_timeout(Duration::from_secs(60))

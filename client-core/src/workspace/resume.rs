@@ -1,7 +1,8 @@
 //! What a sync with a relay resumes from, kept in the store so that neither a dropped
 //! connection, nor the end of a `sync` call, nor a restart of the app loses it: the sync
 //! state of each document, the relay's peer id, the message budget the link carried, the
-//! changes of documents being fetched, and the bytes of blobs being downloaded.
+//! relay's listing of documents, the changes of documents being fetched, and the bytes
+//! of blobs being downloaded.
 
 use std::collections::BTreeSet;
 
@@ -9,6 +10,7 @@ use super::Workspace;
 use crate::blob::BlobHash;
 use crate::doc::DocumentId;
 use crate::error::{Error, Result};
+use crate::sync::listing::ListedDocument;
 
 /// The most a document being fetched may take in the store before it reads whole: the
 /// relay's own bound on a stored document (16 MiB).
@@ -26,6 +28,20 @@ fn relay_peer_setting(relay: &str) -> String {
 /// The setting that holds the message budget the link to `relay` carried last.
 fn budget_setting(relay: &str) -> String {
     format!("relay-budget:{relay}")
+}
+
+/// The setting that holds the listing `relay` sent last.
+fn listing_setting(relay: &str) -> String {
+    format!("relay-listing:{relay}")
+}
+
+/// A relay's listing as kept: its tag and documents.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldListing {
+    /// The tag the relay gave it.
+    pub tag: String,
+    /// The documents this device may read.
+    pub documents: Vec<ListedDocument>,
 }
 
 impl Workspace {
@@ -67,6 +83,24 @@ impl Workspace {
         self.lock()
             .store
             .write(|w| w.set_setting(&budget_setting(relay), &budget.to_string()))
+    }
+
+    /// The documents `relay` listed last (see [`crate::sync::listing`]), if it did; a kept
+    /// listing that no longer reads counts as none (the relay sends it again).
+    pub fn relay_listing(&self, relay: &str) -> Result<Option<HeldListing>> {
+        let value = self.lock().store.setting(&listing_setting(relay))?;
+        Ok(value.and_then(|value| serde_json::from_str(&value).ok()))
+    }
+
+    /// Keeps the listing `relay` sent (see [`Workspace::relay_listing`]); `None` forgets
+    /// it.
+    pub fn save_relay_listing(&self, relay: &str, listing: Option<&HeldListing>) -> Result<()> {
+        let key = listing_setting(relay);
+        let value = listing.map(|listing| serde_json::to_string(listing).unwrap_or_default());
+        self.lock().store.write(|w| match &value {
+            Some(value) => w.set_setting(&key, value),
+            None => w.delete_setting(&key),
+        })
     }
 
     /// The changes kept of a document being fetched, in the order they arrived (see

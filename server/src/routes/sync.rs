@@ -12,7 +12,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wardcheck_core::sync::wire::PeerMetadata;
+use wardcheck_core::sync::listing::{ListedDocument, Listing};
+use wardcheck_core::sync::wire::{PeerMetadata, WireMessage};
 use wardcheck_core::sync::{
     DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, Session,
 };
@@ -46,6 +47,10 @@ struct SyncParams {
     /// a link that keeps dropping asks for smaller ones. Clamped to
     /// `MIN_MESSAGE_BUDGET..=DEFAULT_MESSAGE_BUDGET` (2 to 16 KiB).
     budget: Option<usize>,
+    /// Asks for the documents the device may read (a `wardcheck-documents` message
+    /// before `peer`), given the tag of the listing it holds (empty for none): if that is
+    /// the relay's listing still, the tag comes alone.
+    listing: Option<String>,
 }
 
 /// Opens the document sync (a WebSocket).
@@ -54,7 +59,9 @@ struct SyncParams {
 /// `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`), then the automerge-repo
 /// v1 protocol in binary CBOR frames (`join`, `peer`, `request`, `sync`,
 /// `doc-unavailable`), at most 16 MiB each. The socket must send `join` within 10 s.
-/// Documents outside the caller's scope are `doc-unavailable`, never data.
+/// Documents outside the caller's scope are `doc-unavailable`, never data. With
+/// `listing`, the relay first sends wardcheck's `wardcheck-documents` message: `tag`,
+/// and `documents` (`[id, bytes]` each) unless the device holds that listing already.
 #[utoipa::path(
     get,
     path = "/v1/sync",
@@ -84,23 +91,46 @@ async fn upgrade(
         .unwrap_or(DEFAULT_MESSAGE_BUDGET)
         .clamp(MIN_MESSAGE_BUDGET, DEFAULT_MESSAGE_BUDGET);
     let scope_of = principal.clone();
-    let wards = state
-        .db(move |store| store.wards_in_scope(&scope_of))
+    let listed = params.listing.is_some();
+    let (wards, documents) = state
+        .db(move |store| {
+            let wards = store.wards_in_scope(&scope_of)?;
+            let documents = if listed {
+                store.documents_for_wards(&wards)?
+            } else {
+                Vec::new()
+            };
+            Ok((wards, documents))
+        })
         .await?;
+    let listing = params.listing.map(|held| {
+        let documents = documents.into_iter().map(|d| ListedDocument {
+            id: d.id,
+            bytes: d.bytes,
+        });
+        WireMessage::Documents(Listing::of(documents.collect()).for_holder(&held)).encode()
+    });
     Ok(ws
         .read_buffer_size(SOCKET_READ_BUFFER)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, principal, wards, budget)))
+        .on_upgrade(move |socket| serve(socket, state, principal, wards, budget, listing)))
 }
 
+/// Serves one sync connection; `listing` (an encoded `wardcheck-documents`) goes first.
 async fn serve(
     mut socket: WebSocket,
     state: AppState,
     principal: Principal,
     wards: Vec<String>,
     budget: usize,
+    listing: Option<Vec<u8>>,
 ) {
+    if let Some(frame) = listing
+        && socket.send(Message::Binary(frame.into())).await.is_err()
+    {
+        return;
+    }
     let revoked_device = principal
         .device_id
         .as_deref()

@@ -42,6 +42,9 @@ pub struct DocumentSummary {
     pub unit_id: String,
     /// Last write, ms since the Unix epoch.
     pub updated_at: i64,
+    /// Its bytes as stored (the compacted state and the changes written since): about
+    /// what a device that lacks it fetches.
+    pub bytes: u64,
 }
 
 impl RelayStore {
@@ -220,7 +223,10 @@ impl RelayStore {
         let wards = serde_json::to_string(wards).map_err(|_| StoreError::Malformed("wards"))?;
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT id, unit_id, updated_at FROM documents
+                "SELECT id, unit_id, updated_at, length(snapshot)
+                        + (SELECT COALESCE(SUM(length(data)), 0) FROM document_chunks
+                           WHERE document_id = documents.id)
+                 FROM documents
                  WHERE unit_id IN (SELECT value FROM json_each(?1))
                  ORDER BY unit_id, id",
             )?;
@@ -229,17 +235,19 @@ impl RelayStore {
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
                     row.get(2)?,
+                    row.get::<_, i64>(3)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, unit_id, updated_at) = row?;
+                let (id, unit_id, updated_at, bytes) = row?;
                 out.push(DocumentSummary {
                     id: id
                         .parse()
                         .map_err(|_| StoreError::Malformed("document id"))?,
                     unit_id,
                     updated_at,
+                    bytes: bytes.max(0) as u64,
                 });
             }
             Ok(out)
