@@ -1,12 +1,15 @@
 //! The `wardcheck-relay admin` commands, as functions: units, users, enrolment codes,
-//! devices. `main.rs` parses the command line and prints what these return; tests call
-//! them directly.
+//! devices, criteria sets (`admin/criteria.rs`). `main.rs` parses the command line and
+//! prints what these return; tests call them directly.
 //!
 //! Unlike the HTTP API's errors, these speak to the operator at the relay's console and
 //! name the ids they typed.
 
 use std::path::Path;
 use std::time::Duration;
+
+mod criteria;
+pub use criteria::{add_template, list_templates, retire_template};
 
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use wardcheck_core::model::TemplateKey;
 use wardcheck_relay::config::{Config, Settings};
 use wardcheck_relay::store::{UnitKind, now_ms};
 use wardcheck_relay::{AppState, Role, admin, serve};
@@ -37,7 +38,7 @@ struct Common {
 enum Command {
     /// Run the relay.
     Serve(ServeArgs),
-    /// Manage units, users and devices (works while the relay runs).
+    /// Manage units, users, devices and criteria sets (works while the relay runs).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -93,6 +94,30 @@ enum AdminCommand {
     Device {
         #[command(subcommand)]
         command: DeviceCommand,
+    },
+    /// Criteria sets (assessment templates) for phones.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Publish a criteria set (template JSON); a published version never changes.
+    Add {
+        /// The set's JSON file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List published sets.
+    List,
+    /// Retire a set: no new assessments from it (those made keep it).
+    Retire {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        version: u32,
     },
 }
 
@@ -308,6 +333,16 @@ fn run_admin(common: &Common, command: AdminCommand) -> Result<(), String> {
                         format!("{device} was already revoked\n")
                     }
                 }),
+        },
+        AdminCommand::Template { command } => match command {
+            TemplateCommand::Add { file } => {
+                admin::add_template(&store, &file, now_ms()).map(|said| said + "\n")
+            }
+            TemplateCommand::List => admin::list_templates(&store),
+            TemplateCommand::Retire { id, version } => {
+                let key = TemplateKey { id, version };
+                admin::retire_template(&store, &key, now_ms()).map(|()| format!("retired {key}\n"))
+            }
         },
     }
     .map_err(|e| e.to_string())?;

@@ -420,6 +420,49 @@ fn admin_refuses_names_that_break_its_tables_and_urls_that_make_no_qr_code() {
 }
 
 #[test]
+fn admin_publishes_lists_and_retires_criteria_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let set = dir.path().join("2024.json");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../client-core/templates/model-ward-2024.json"
+        ),
+        &set,
+    )
+    .unwrap();
+    let set = set.to_str().unwrap();
+    let said = run_ok(&data, &["admin", "template", "add", set]);
+    assert!(said.starts_with("published model-ward-antt@2024"), "{said}");
+    let again = run_ok(&data, &["admin", "template", "add", set]);
+    assert!(again.contains("nothing changed"), "{again}");
+    let list = ["admin", "template", "list"];
+    assert!(run_ok(&data, &list).contains("model-ward-antt@2024  20"));
+    let retire = [
+        "admin",
+        "template",
+        "retire",
+        "--id",
+        "model-ward-antt",
+        "--version",
+    ];
+    assert!(run_ok(&data, &[&retire[..], &["2024"]].concat()).contains("retired"));
+    let refused = run_refused(&data, &[&retire[..], &["1999"]].concat());
+    assert!(
+        refused.contains("model-ward-antt@1999 is not published"),
+        "{refused}"
+    );
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\n  \"id\": 7\n}").unwrap();
+    let refused = run_refused(
+        &data,
+        &["admin", "template", "add", broken.to_str().unwrap()],
+    );
+    assert!(refused.contains("line 2"), "{refused}");
+}
+
+#[test]
 fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let Some((cert, key)) = wardcheck_core::testing::self_signed_certificate(dir.path()) else {

@@ -16,6 +16,7 @@
 
 pub(crate) mod accounts;
 mod console;
+mod criteria;
 mod documents;
 mod evidence;
 mod partials;
@@ -29,6 +30,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use accounts::{DeviceRecord, Enrolled, NewDevice, UnitKind, UnitRecord, UserRecord};
 pub use console::{ConsoleAccount, ConsoleSessionRecord, SignInAttempt, UnitLocation};
+pub use criteria::{CriteriaSetRecord, MAX_CRITERIA_SET_BYTES, Published};
 pub use documents::{DocumentSummary, StoredDocument};
 pub use evidence::{EvidenceCheck, Verdict};
 pub use partials::{PartialQuota, Reservation};

@@ -8,13 +8,14 @@ use wardcheck_core::migrate::MigrateError;
 use super::OpenStoreError;
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_evidence_checks.sql"),
     include_str!("migrations/003_console.sql"),
     include_str!("migrations/004_partial_uploads.sql"),
+    include_str!("migrations/005_criteria_sets.sql"),
 ];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
