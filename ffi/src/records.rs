@@ -492,7 +492,7 @@ pub struct RefusedDocument {
 pub struct FetchingDocument {
     /// The assessment.
     pub document: DocumentId,
-    /// Its bytes here so far, compacted.
+    /// The bytes of its changes kept here so far.
     pub bytes_held: u64,
     /// About its bytes on the relay (at least `bytes_held`).
     pub bytes_total: u64,

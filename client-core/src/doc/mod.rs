@@ -346,16 +346,9 @@ impl Assessment {
         self.doc.save()
     }
 
-    /// The changes made since `heads`, as an incremental chunk: a compressed bundle, or
-    /// the changes as they are when that is smaller (a single small change). Either
-    /// loads incrementally after what `heads` name.
+    /// The changes made since `heads`, as an incremental chunk.
     pub fn save_after(&self, heads: &[ChangeHash]) -> Vec<u8> {
-        let raw = self.doc.save_after(heads);
-        let new = self.doc.get_changes_meta(heads).into_iter().map(|c| c.hash);
-        match self.doc.bundle(new) {
-            Ok(bundle) if bundle.bytes().len() < raw.len() => bundle.bytes().to_vec(),
-            _ => raw,
-        }
+        self.doc.save_after(heads)
     }
 
     /// Applies changes received from another replica (chunks or a whole document),

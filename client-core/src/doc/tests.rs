@@ -469,29 +469,3 @@ fn a_unit_is_named_in_printable_characters_of_bounded_length() {
         ));
     }
 }
-
-#[test]
-fn changes_saved_after_some_heads_load_after_them_compressed_when_that_is_smaller() {
-    let mut doc = new_assessment();
-    let snapshot = doc.save();
-    let before = doc.heads();
-    for n in 0..40 {
-        doc.set_note("c01", &format!("ghi chú {n}"), &officer(1), n)
-            .unwrap();
-    }
-    let many = doc.save_after(&before);
-    assert!(
-        many.len() * 3 < doc.automerge().save_after(&before).len(),
-        "{} bytes for forty changes",
-        many.len()
-    );
-    let one_before = doc.heads();
-    doc.set_note("c02", "x", &officer(1), 99).unwrap();
-    let one = doc.save_after(&one_before);
-    assert!(one.len() <= doc.automerge().save_after(&one_before).len());
-
-    let mut loaded = Assessment::load(&snapshot).unwrap();
-    loaded.apply(&[many, one].concat()).unwrap();
-    assert_eq!(loaded.heads(), doc.heads());
-    assert_eq!(loaded.view().unwrap(), doc.view().unwrap());
-}

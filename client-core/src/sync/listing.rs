@@ -5,9 +5,9 @@
 //!
 //! On a link that drops every few KB, a listing fetched over a connection of its own costs
 //! a cut of its own; on the sync connection it costs no round trip (the relay sends it
-//! first, before `peer`), and nothing at all when unchanged: the phone names the [`tag`]
-//! of the listing it holds, and a relay whose listing has the same tag sends the tag
-//! alone.
+//! first, before `peer`), and next to nothing when unchanged: the phone names the
+//! [`tag`] of the listing it holds, and a relay whose listing has the same tag sends the
+//! tag alone. The tag covers the documents' sizes too, so any write in scope changes it.
 //!
 //! [`tag`]: Listing::tag
 
@@ -15,9 +15,12 @@ use sha2::{Digest, Sha256};
 
 use crate::doc::DocumentId;
 
-/// Most documents a listing may name: a province's worth of wards for years (a phone
-/// refuses a longer one as malformed).
+/// Most documents a listing may name: 2,000 wards' worth of assessments (a relay lists no
+/// more; a phone refuses a longer listing as malformed).
 pub const MAX_LISTED_DOCUMENTS: usize = 100_000;
+
+/// The longest tag a phone takes (it goes back in the URL of its next connection).
+pub const MAX_TAG_BYTES: usize = 64;
 
 /// A document the relay holds and the phone may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

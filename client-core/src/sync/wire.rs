@@ -7,7 +7,7 @@
 use minicbor::data::Type;
 use minicbor::{Decoder, Encoder};
 
-use super::listing::{ListedDocument, Listing, MAX_LISTED_DOCUMENTS};
+use super::listing::{ListedDocument, Listing, MAX_LISTED_DOCUMENTS, MAX_TAG_BYTES};
 use crate::doc::DocumentId;
 
 /// The protocol version this implementation speaks.
@@ -114,8 +114,11 @@ pub enum WireError {
     /// A document id that is not bs58check of 16 bytes.
     #[error("invalid document id")]
     BadDocumentId,
-    /// A listing of more than [`MAX_LISTED_DOCUMENTS`] documents.
-    #[error("a listing of more than {MAX_LISTED_DOCUMENTS} documents")]
+    /// A listing of more than [`MAX_LISTED_DOCUMENTS`] documents, or with a tag of more
+    /// than [`MAX_TAG_BYTES`].
+    #[error(
+        "a listing of more than {MAX_LISTED_DOCUMENTS} documents or a longer tag than {MAX_TAG_BYTES} bytes"
+    )]
     LongListing,
 }
 
@@ -233,10 +236,16 @@ impl WireMessage {
             "error" => WireMessage::Error {
                 message: f.message.take().unwrap_or_default(),
             },
-            "wardcheck-documents" => WireMessage::Documents(Listing {
-                tag: f.tag.take().ok_or(WireError::MissingField("tag"))?,
-                documents: f.documents.take(),
-            }),
+            "wardcheck-documents" => {
+                let tag = f.tag.take().ok_or(WireError::MissingField("tag"))?;
+                if tag.len() > MAX_TAG_BYTES {
+                    return Err(WireError::LongListing);
+                }
+                WireMessage::Documents(Listing {
+                    tag,
+                    documents: f.documents.take(),
+                })
+            }
             _ => WireMessage::Other { kind },
         })
     }
@@ -544,6 +553,14 @@ mod tests {
             .unwrap();
         assert_eq!(
             WireMessage::decode(&e.into_writer()),
+            Err(WireError::LongListing)
+        );
+        let long_tag = WireMessage::Documents(Listing {
+            tag: "0".repeat(MAX_TAG_BYTES + 1),
+            documents: None,
+        });
+        assert_eq!(
+            WireMessage::decode(&long_tag.encode()),
             Err(WireError::LongListing)
         );
     }

@@ -66,16 +66,6 @@ impl<'a> WorkspaceHost<'a> {
         self.received
     }
 
-    /// How many bytes a document being fetched takes as far as it has arrived,
-    /// compacted (comparable to the relay's size for it); 0 if nothing has.
-    pub fn held_bytes(&mut self, doc: &DocumentId) -> Result<u64, HostError> {
-        let arriving = self.arriving(doc)?;
-        Ok(match arriving.stats().num_changes {
-            0 => 0,
-            _ => arriving.save().len() as u64,
-        })
-    }
-
     fn stored(&self, doc: &DocumentId) -> Result<bool, HostError> {
         self.workspace.has_document(doc).map_err(failed)
     }

@@ -245,6 +245,10 @@ impl Talk<'_> {
                     self.session.receive(&frame, host)?;
                     if let Some(listing) = self.session.take_listing() {
                         self.take_listing(listing, held.as_ref(), host)?;
+                    } else if !self.listed && self.session.peer_id().is_some() {
+                        // A relay sends its listing before `peer`: this one has none to
+                        // send (an older relay), so the listing held stands.
+                        self.listed = true;
                     }
                 }
                 Ok(Message::Close(_)) => {
@@ -265,27 +269,25 @@ impl Talk<'_> {
 }
 
 /// The documents the relay listed last that this phone still lacks, with how much of
-/// each it holds: what is left to fetch.
+/// each it keeps: what is left to fetch. Both sides count stored bytes (the relay's
+/// compacted state and the changes since, the changes kept here), so the figure is
+/// "about": a relay that compacted the document lists fewer bytes than its changes take.
 pub(super) fn left_to_fetch(
     workspace: &Workspace,
     relay: &Relay,
-    host: &mut WorkspaceHost<'_>,
 ) -> Result<Vec<FetchingDocument>, TransportError> {
     let Some(listing) = workspace.relay_listing(&relay.base)? else {
         return Ok(Vec::new());
     };
-    let mut left = Vec::new();
+    let mut left: Vec<FetchingDocument> = Vec::new();
     for listed in listing.documents {
-        if workspace.has_document(&listed.id)? {
+        if workspace.has_document(&listed.id)? || left.iter().any(|d| d.document == listed.id) {
             continue;
         }
-        let held = host
-            .held_bytes(&listed.id)
-            .map_err(|e| SessionError::Host(e.to_string()))?;
+        let held = workspace.fetching_bytes(&listed.id)?;
         left.push(FetchingDocument {
             document: listed.id,
             bytes_held: held,
-            // The relay's size is its stored bytes: about those of the document.
             bytes_total: listed.bytes.max(held),
         });
     }

@@ -109,6 +109,12 @@ impl Workspace {
         self.lock().store.fetching_chunks(id)
     }
 
+    /// The bytes kept of a document being fetched (its changes as they are stored, not
+    /// compressed); 0 if none.
+    pub fn fetching_bytes(&self, id: &DocumentId) -> Result<u64> {
+        self.lock().store.fetching_bytes(id)
+    }
+
     /// Keeps changes that arrived for a document this workspace does not have yet, so a
     /// fetch cut short resumes from them. They leave when the document is stored whole
     /// (in the same transaction) or [`Workspace::forget_fetching`] drops them.

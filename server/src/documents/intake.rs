@@ -99,7 +99,7 @@ impl Intake {
     ) -> Result<(), DocError> {
         let admitted = policy::check_new(&doc, writer)
             .map_err(|refusal| self.refused(id, writer, device, refusal))?;
-        let documents = self.store.documents_for_wards(&[unit.to_owned()])?.len();
+        let documents = self.store.ward_document_count(unit)?;
         if documents >= WARD_DOCUMENTS && self.store.document_unit(id)?.is_none() {
             let refusal = Refusal::TooLarge {
                 what: "the ward (assessments)",

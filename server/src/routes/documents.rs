@@ -1,6 +1,7 @@
-//! `GET /v1/documents`: the documents the caller may read, so a device discovers what
-//! to sync. Answer: `[{"id", "unit_id", "updated_at"}]` (`updated_at` in ms since the
-//! Unix epoch), by ward then id.
+//! `GET /v1/documents`: the documents the caller may read. Answer:
+//! `[{"id", "unit_id", "updated_at", "bytes"}]` (`updated_at` in ms since the Unix epoch,
+//! `bytes` as stored), by ward then id. (Phones get the same on their sync connection:
+//! `GET /v1/sync?listing=`.)
 
 use axum::Json;
 use axum::extract::State;

@@ -2,9 +2,11 @@
 //! protocol, driven by the core's sans-IO [`Session`] over a [`RelayHost`] (scope, the
 //! change policy, durability: see [`crate::documents`]).
 //!
-//! A connection must `join` within [`JOIN_TIMEOUT`]. Protocol work and SQLite calls run
-//! on the blocking pool, never on the async workers, one message at a time per sync
-//! permit; connections are admitted first come, first served.
+//! A connection must `join` within [`JOIN_TIMEOUT`]; the listing a phone asks for
+//! (`?listing=`, read from the store at the upgrade with the caller's wards) goes out
+//! first, within the same timeout. Protocol work and SQLite calls run on the blocking
+//! pool, never on the async workers, one message at a time per sync permit; connections
+//! are admitted first come, first served.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};
@@ -12,7 +14,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wardcheck_core::sync::listing::{ListedDocument, Listing};
+use wardcheck_core::sync::listing::{ListedDocument, Listing, MAX_LISTED_DOCUMENTS};
 use wardcheck_core::sync::wire::{PeerMetadata, WireMessage};
 use wardcheck_core::sync::{
     DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, Session,
@@ -104,7 +106,14 @@ async fn upgrade(
         })
         .await?;
     let listing = params.listing.map(|held| {
-        let documents = documents.into_iter().map(|d| ListedDocument {
+        if documents.len() > MAX_LISTED_DOCUMENTS {
+            tracing::warn!(
+                documents = documents.len(),
+                "a listing names only the first {MAX_LISTED_DOCUMENTS} documents in scope"
+            );
+        }
+        let documents = documents.into_iter().take(MAX_LISTED_DOCUMENTS);
+        let documents = documents.map(|d| ListedDocument {
             id: d.id,
             bytes: d.bytes,
         });
@@ -126,10 +135,13 @@ async fn serve(
     budget: usize,
     listing: Option<Vec<u8>>,
 ) {
-    if let Some(frame) = listing
-        && socket.send(Message::Binary(frame.into())).await.is_err()
-    {
-        return;
+    let join_by = tokio::time::Instant::now() + JOIN_TIMEOUT;
+    if let Some(frame) = listing {
+        // Within the join timeout, like everything before `join`.
+        let send = tokio::time::timeout_at(join_by, socket.send(Message::Binary(frame.into())));
+        if !matches!(send.await, Ok(Ok(()))) {
+            return;
+        }
     }
     let revoked_device = principal
         .device_id
@@ -152,7 +164,6 @@ async fn serve(
         Session::accept(state.relay_id.clone(), metadata),
         RelayHost::new(&state, &principal, wards, budget),
     ));
-    let join_by = tokio::time::Instant::now() + JOIN_TIMEOUT;
     let mut joined = false;
     let mut admitted = None;
     loop {

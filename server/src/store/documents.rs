@@ -254,6 +254,18 @@ impl RelayStore {
         })
     }
 
+    /// How many documents ward `unit_id` has.
+    pub fn ward_document_count(&self, unit_id: &str) -> StoreResult<usize> {
+        self.read(|tx| {
+            let count: i64 = tx.query_row(
+                "SELECT count(*) FROM documents WHERE unit_id = ?1",
+                [unit_id],
+                |row| row.get(0),
+            )?;
+            Ok(count.max(0) as usize)
+        })
+    }
+
     /// Whether a document in `principal`'s scope references `hash`: the rule for
     /// reading and uploading a blob.
     pub fn blob_referenced_in_scope(
