@@ -9,23 +9,21 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use automerge::ReadDoc as _;
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobHash, BlobKind};
 use crate::doc::{
-    Assessment, AssessmentView, Conflict, CriterionView, DocumentId, Evidence, FieldValue,
-    HistoryEntry,
+    Assessment, AssessmentView, Conflict, CriterionView, DocumentId, Evidence, HistoryEntry,
 };
 use crate::error::{Error, Result};
-use crate::model::{Action, Author, Progress, Role, Status, Template, TemplateKey, Unit};
-use crate::photo::{
-    self, CaptureClaim, DeviceKey, GeoPoint, PerceptualHash, PhotoConfig, PublicKey,
-};
+use crate::model::{Author, Progress, Role, Template, TemplateKey, Unit};
+use crate::photo::{DeviceKey, PhotoConfig, PublicKey};
 use crate::policy::{self, Writer};
-use crate::store::{BlobInfo, Store};
-use crate::sync::{SyncMessage, SyncState};
+use crate::store::Store;
 
+mod edits;
+mod exchange;
+mod photos;
 mod resume;
 pub use resume::{HeldListing, MAX_FETCHING_BLOB_BYTES, MAX_FETCHING_BYTES};
 
@@ -328,228 +326,6 @@ impl Workspace {
         Ok(self.lock().doc(id)?.conflicts())
     }
 
-    /// A lifecycle step (see [`Assessment::step`]).
-    pub fn step(
-        &self,
-        id: &DocumentId,
-        criterion: &str,
-        action: Action,
-        reason: Option<&str>,
-    ) -> Result<Status> {
-        self.edit(id, |doc, by, now| {
-            doc.step(criterion, action, reason, by, now)
-        })
-    }
-
-    /// Replaces a criterion's note.
-    pub fn set_note(&self, id: &DocumentId, criterion: &str, text: &str) -> Result<()> {
-        self.edit(id, |doc, by, now| doc.set_note(criterion, text, by, now))
-    }
-
-    /// Changes a photo's caption.
-    pub fn set_caption(
-        &self,
-        id: &DocumentId,
-        criterion: &str,
-        photo: &BlobHash,
-        caption: &str,
-    ) -> Result<()> {
-        self.edit(id, |doc, by, now| {
-            doc.set_caption(criterion, photo, caption, by, now)
-        })
-    }
-
-    /// Confirms a carried-over photo.
-    pub fn confirm_evidence(
-        &self,
-        id: &DocumentId,
-        criterion: &str,
-        photo: &BlobHash,
-    ) -> Result<()> {
-        self.edit(id, |doc, by, now| {
-            doc.confirm_evidence(criterion, photo, by, now)
-        })
-    }
-
-    /// Detaches a photo (kept in the document, flagged).
-    pub fn remove_evidence(
-        &self,
-        id: &DocumentId,
-        criterion: &str,
-        photo: &BlobHash,
-    ) -> Result<()> {
-        self.edit(id, |doc, by, now| {
-            doc.remove_evidence(criterion, photo, by, now)
-        })
-    }
-
-    /// Sets an indicator of this period.
-    pub fn set_indicator(&self, id: &DocumentId, key: &str, value: i64) -> Result<()> {
-        self.edit(id, |doc, by, now| doc.set_indicator(key, value, by, now))
-    }
-
-    /// Adds a comment.
-    pub fn add_comment(&self, id: &DocumentId, criterion: Option<&str>, text: &str) -> Result<()> {
-        self.edit(id, |doc, by, now| doc.add_comment(criterion, text, by, now))
-    }
-
-    /// Settles a conflict with the chosen value.
-    pub fn settle(&self, id: &DocumentId, path: &str, value: FieldValue) -> Result<()> {
-        self.edit(id, |doc, by, now| doc.settle(path, value, by, now))
-    }
-
-    /// Turns camera bytes into evidence on a criterion: processes the photo, signs the
-    /// capture record with this device's key, and stores both blobs and the document change
-    /// in one transaction. `fallback_location` (the app's own fix) is used when the photo
-    /// has no GPS in its EXIF. Bad photos fail with [`Error::Photo`] and store nothing.
-    pub fn add_photo(
-        &self,
-        id: &DocumentId,
-        criterion: &str,
-        camera_bytes: &[u8],
-        caption: &str,
-        fallback_location: Option<GeoPoint>,
-    ) -> Result<Evidence> {
-        let user = self.lock().author(&self.device_id)?.user;
-        let processed = photo::process(camera_bytes, &self.config.photo)?;
-        let now = now_ms();
-        let claim = CaptureClaim {
-            evidence_hash: processed.evidence_hash,
-            thumbnail_hash: processed.thumbnail_hash,
-            captured_at: processed
-                .metadata
-                .captured_at
-                .clone()
-                .unwrap_or_else(now_iso),
-            location: processed.metadata.location.or(fallback_location),
-            officer: user,
-            device: self.device_id.clone(),
-        };
-        let evidence = Evidence {
-            photo: claim.evidence_hash,
-            thumbnail: claim.thumbnail_hash,
-            perceptual_hash: processed.perceptual_hash,
-            width: processed.evidence_width,
-            height: processed.evidence_height,
-            caption: caption.trim().to_owned(),
-            signature: self.device_key.sign(&claim),
-            captured_at: claim.captured_at,
-            location: claim.location,
-            officer: claim.officer,
-            device: claim.device,
-            device_key: self.device_key.public_key(),
-            added_at_ms: now,
-            to_reconfirm: false,
-        };
-        let blobs = [
-            (
-                evidence.photo,
-                BlobKind::Evidence,
-                processed.evidence.as_slice(),
-            ),
-            (
-                evidence.thumbnail,
-                BlobKind::Thumbnail,
-                processed.thumbnail.as_slice(),
-            ),
-        ];
-        self.edit_with_blobs(id, &blobs, |doc, by, now| {
-            doc.add_evidence(criterion, &evidence, by, now)
-        })?;
-        Ok(evidence)
-    }
-
-    /// A stored blob's bytes (evidence or thumbnail), or `None` if not on this device.
-    pub fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
-        self.lock().store.blob(hash)
-    }
-
-    /// Verifies an evidence record against a trusted device key, and against the photo's
-    /// bytes when this device has them.
-    pub fn verify_evidence(&self, evidence: &Evidence, trusted_key: &PublicKey) -> Result<()> {
-        let photo = self.blob(&evidence.photo)?;
-        Ok(evidence.verify(trusted_key, photo.as_deref())?)
-    }
-
-    /// Evidence in any assessment of the workspace whose picture looks like `like`
-    /// (Hamming distance of perceptual hashes at most `max_distance`), closest first.
-    pub fn similar_evidence(
-        &self,
-        like: PerceptualHash,
-        max_distance: u32,
-    ) -> Result<Vec<SimilarEvidence>> {
-        let mut inner = self.lock();
-        let mut found = Vec::new();
-        for id in inner.store.document_ids()? {
-            let view = inner.view(&id)?;
-            for c in &view.criteria {
-                for evidence in &c.evidence {
-                    let distance = evidence.perceptual_hash.distance(&like);
-                    if distance <= max_distance {
-                        found.push(SimilarEvidence {
-                            document: id,
-                            unit_id: view.unit.id.clone(),
-                            period: view.period.clone(),
-                            criterion: c.criterion.id.clone(),
-                            evidence: evidence.clone(),
-                            distance,
-                        });
-                    }
-                }
-            }
-        }
-        found.sort_by_key(|s| s.distance);
-        Ok(found)
-    }
-
-    /// The whole document, compacted, for sending to another replica.
-    pub fn export_document(&self, id: &DocumentId) -> Result<Vec<u8>> {
-        Ok(self.lock().doc(id)?.save())
-    }
-
-    /// Takes in a document (or changes to one) from another replica, storing what is new.
-    /// Bytes that are not an assessment, or would expand past
-    /// [`crate::doc::MAX_INFLATED_BYTES`], are refused and nothing is stored.
-    pub fn import_document(&self, bytes: &[u8]) -> Result<DocumentId> {
-        self.import(Assessment::load(bytes)?)
-    }
-
-    /// Stores `incoming`, an assessment read from elsewhere, or merges it into the stored
-    /// one with its id.
-    pub(crate) fn import(&self, incoming: Assessment) -> Result<DocumentId> {
-        let id = incoming.id()?;
-        let mut inner = self.lock();
-        match inner.doc(&id) {
-            Err(Error::UnknownDocument(_)) => inner.insert_new(incoming),
-            Err(e) => Err(e),
-            Ok(_) => {
-                let limit = self.config.compact_after_chunks;
-                inner.change(&id, &[], now_ms(), limit, None, |doc| doc.merge(&incoming))?;
-                Ok(id)
-            }
-        }
-    }
-
-    /// Ids of every assessment in the workspace.
-    pub fn document_ids(&self) -> Result<Vec<DocumentId>> {
-        self.lock().store.document_ids()
-    }
-
-    /// Stores a blob fetched from the relay after checking it is what `hash` names; the
-    /// relay has it, so it is never uploaded. Bytes that do not match are refused.
-    pub fn store_fetched_blob(&self, hash: &BlobHash, kind: BlobKind, bytes: &[u8]) -> Result<()> {
-        if BlobHash::of(bytes) != *hash {
-            return Err(Error::InvalidInput(format!(
-                "the bytes fetched for blob {hash} do not match it"
-            )));
-        }
-        self.lock().store.write(|w| {
-            w.put_blob(hash, kind, bytes, now_ms())?;
-            w.delete_fetching_blob(hash)?;
-            w.mark_uploaded(hash)
-        })
-    }
-
     /// The relay this device is enrolled with, if it is.
     pub fn enrolment(&self) -> Result<Option<Enrolment>> {
         let json = self.lock().store.setting(ENROLMENT_SETTING)?;
@@ -570,94 +346,9 @@ impl Workspace {
         Ok(())
     }
 
-    /// Whether the workspace has this assessment.
-    pub fn has_document(&self, id: &DocumentId) -> Result<bool> {
-        let inner = self.lock();
-        Ok(inner.docs.contains_key(id) || inner.store.has_document(id)?)
-    }
-
-    /// The current heads of an assessment.
-    pub fn heads(&self, id: &DocumentId) -> Result<Vec<automerge::ChangeHash>> {
-        Ok(self.lock().doc(id)?.heads())
-    }
-
-    /// Our next sync messages for a peer about an assessment, each carrying at most about
-    /// `budget` bytes of changes (see [`crate::sync::generate_bounded`]); empty when there
-    /// is nothing to send.
-    pub fn generate_sync_messages(
-        &self,
-        id: &DocumentId,
-        state: &mut SyncState,
-        budget: usize,
-    ) -> Result<Vec<SyncMessage>> {
-        Ok(self.lock().doc(id)?.generate_sync_messages(state, budget))
-    }
-
-    /// Applies a peer's sync message; new changes are stored before this returns. Returns
-    /// how many changes were new.
-    pub fn receive_sync_message(
-        &self,
-        id: &DocumentId,
-        state: &mut SyncState,
-        message: SyncMessage,
-    ) -> Result<u64> {
-        let mut inner = self.lock();
-        let limit = self.config.compact_after_chunks;
-        inner.change(id, &[], now_ms(), limit, None, |doc| {
-            let before = doc.automerge().stats().num_changes;
-            doc.receive_sync_message(state, message)?;
-            Ok(doc.automerge().stats().num_changes.saturating_sub(before))
-        })
-    }
-
-    /// What this device knows of a blob, or `None` if it has never stored it.
-    pub fn blob_info(&self, hash: &BlobHash) -> Result<Option<BlobInfo>> {
-        self.lock().store.blob_info(hash)
-    }
-
-    /// Blobs the relay has not confirmed yet, thumbnails first.
-    pub fn pending_uploads(&self) -> Result<Vec<BlobInfo>> {
-        self.lock().store.pending_uploads()
-    }
-
-    /// Records that the relay holds a blob, so it is never sent again.
-    pub fn mark_uploaded(&self, hash: &BlobHash) -> Result<()> {
-        self.lock().store.write(|w| w.mark_uploaded(hash))
-    }
-
     /// Checks the database's integrity (for diagnostics and crash tests).
     pub fn integrity_check(&self) -> Result<()> {
         self.lock().store.integrity_check()
-    }
-
-    fn edit<T>(
-        &self,
-        id: &DocumentId,
-        f: impl FnOnce(&mut Assessment, &Author, i64) -> Result<T>,
-    ) -> Result<T> {
-        self.edit_with_blobs(id, &[], f)
-    }
-
-    /// Applies `f` as the signed-in user and stores the change together with `blobs` in
-    /// one transaction, if the change policy lets the user make it (the relay would
-    /// refuse it otherwise): [`Error::Refused`] and nothing changed if not.
-    fn edit_with_blobs<T>(
-        &self,
-        id: &DocumentId,
-        blobs: &[(BlobHash, BlobKind, &[u8])],
-        f: impl FnOnce(&mut Assessment, &Author, i64) -> Result<T>,
-    ) -> Result<T> {
-        let mut inner = self.lock();
-        let author = inner.author(&self.device_id)?;
-        let writer = Writer {
-            user: &author.user,
-            role: inner.role,
-        };
-        let now = now_ms();
-        let limit = self.config.compact_after_chunks;
-        inner.change(id, blobs, now, limit, Some(&writer), |doc| {
-            f(doc, &author, now)
-        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -833,7 +524,8 @@ fn random_id() -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::sample_templates;
+    use crate::model::{Action, Status, sample_templates};
+    use crate::photo::GeoPoint;
     use crate::testing::{jpeg, sample_unit};
 
     fn template_2023() -> TemplateKey {
