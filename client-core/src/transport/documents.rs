@@ -163,7 +163,10 @@ impl Talk<'_> {
         ids: &BTreeSet<DocumentId>,
         host: &mut WorkspaceHost<'_>,
     ) -> Result<(), TransportError> {
-        for id in ids.difference(&self.ids.clone()) {
+        for id in ids {
+            if self.ids.contains(id) {
+                continue;
+            }
             let state = (self.workspace.sync_state(&self.relay.base, id)?)
                 .and_then(|bytes| SyncState::decode(&bytes).ok())
                 .unwrap_or_default();
@@ -279,9 +282,11 @@ pub(super) fn left_to_fetch(
     let Some(listing) = workspace.relay_listing(&relay.base)? else {
         return Ok(Vec::new());
     };
-    let mut left: Vec<FetchingDocument> = Vec::new();
+    // Documents here, and those already counted (a listing may name one twice).
+    let mut seen: BTreeSet<DocumentId> = workspace.document_ids()?.into_iter().collect();
+    let mut left = Vec::new();
     for listed in listing.documents {
-        if workspace.has_document(&listed.id)? || left.iter().any(|d| d.document == listed.id) {
+        if !seen.insert(listed.id) {
             continue;
         }
         let held = workspace.fetching_bytes(&listed.id)?;
