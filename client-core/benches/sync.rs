@@ -36,7 +36,10 @@
 //!    what arrived is kept, the sync state saved, the message budget halved after each
 //!    drop (a call that ends would also save it for the next). Counted:
 //!    the connections and the frames' bytes, those of the frame a drop cut short included
-//!    (not the WebSocket upgrade each connection also pays: ~1 KB both ways).
+//!    (not the WebSocket upgrade each connection also pays: ~1 KB both ways). Two ways:
+//!    by sync messages alone, and as `transport::sync_now` does it, the relay's snapshot
+//!    (its compacted document) downloaded with `Range` from what came (each connection's
+//!    HTTP headers counted), then a sync for what came after it.
 //!
 //! Each session is run `RUNS` times against a fresh copy of the relay (bytes are identical
 //! each time); the time is the median, with the relay's durable writes (fsync) included.
@@ -45,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use automerge::Automerge;
 use wardcheck_core::Workspace;
+use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::DocumentId;
 use wardcheck_core::model::{Action, Status, sample_templates};
 use wardcheck_core::sync::{
@@ -328,29 +332,110 @@ struct CutTraffic {
     wire: usize,
 }
 
-/// A fresh device fetching the document from a relay holding `relay_doc` over a link that
-/// drops each connection after a number of bytes (both ways) drawn from `low..=high`
-/// (see the module docs).
-fn fetch_through_cuts(relay_doc: &[u8], id: DocumentId, low: usize, high: usize) -> CutTraffic {
+/// A link that drops each connection after a number of bytes (both ways) drawn from
+/// `low..=high`: the same cuts every run (xorshift64).
+struct CutLink {
+    random: u64,
+    low: usize,
+    high: usize,
+}
+
+impl CutLink {
+    fn new(low: usize, high: usize) -> Self {
+        Self {
+            random: 0x2545_f491_4f6c_dd1d,
+            low,
+            high,
+        }
+    }
+
+    /// The bytes the next connection carries before it drops.
+    fn capacity(&mut self) -> usize {
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        self.low + (self.random % (self.high - self.low + 1) as u64) as usize
+    }
+}
+
+/// A fresh device fetching the document from a relay holding `relay_doc` by sync
+/// messages alone, over `link` (see the module docs).
+fn fetch_through_cuts(relay_doc: &[u8], id: DocumentId, link: &mut CutLink) -> CutTraffic {
     let (_relay_dir, relay_ws) = workspace("supervisor");
     relay_ws.import_document(relay_doc).unwrap();
     let (_dir, phone_ws) = workspace("officer-2");
-    let mut random: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut budget = DEFAULT_MESSAGE_BUDGET;
     let mut t = CutTraffic::default();
-    while !phone_ws.has_document(&id).unwrap()
-        || phone_ws.heads(&id).unwrap() != relay_ws.heads(&id).unwrap()
-    {
+    sync_through_cuts(&phone_ws, &relay_ws, id, link, &mut t);
+    t
+}
+
+/// A fresh device fetching the document as the relay's snapshot of it (`relay_doc`, as
+/// the relay stores it compacted) over `link`: downloads resumed with `Range`, each
+/// connection paying its request and answer headers (those `transport` sends and the
+/// relay answers, sizes as on the wire), then a sync for what came after the snapshot.
+fn fetch_snapshot_through_cuts(relay_doc: &[u8], id: DocumentId, link: &mut CutLink) -> CutTraffic {
+    let (_relay_dir, relay_ws) = workspace("supervisor");
+    relay_ws.import_document(relay_doc).unwrap();
+    let (_dir, phone_ws) = workspace("officer-2");
+    let hash = BlobHash::of(relay_doc);
+    let size = relay_doc.len();
+    let mut t = CutTraffic::default();
+    let mut held = 0;
+    while held < size {
+        t.connections += 1;
+        assert!(t.connections < 1000, "the download makes no progress");
+        let mut left = link.capacity();
+        let range = if held > 0 {
+            format!("range: bytes={held}-\r\n")
+        } else {
+            String::new()
+        };
+        let request = format!(
+            "GET /v1/documents/{id}/snapshot/{hash} HTTP/1.1\r\nhost: relay.example.vn\r\n\
+             authorization: Bearer {}\r\n{range}user-agent: ureq/3.1.2\r\n\
+             accept: */*\r\naccept-encoding: gzip\r\n\r\n",
+            "t".repeat(43)
+        );
+        let answer = format!(
+            "HTTP/1.1 206 Partial Content\r\ncontent-type: application/octet-stream\r\n\
+             etag: \"{hash}\"\r\naccept-ranges: bytes\r\n\
+             cache-control: private, max-age=31536000, immutable\r\n\
+             content-range: bytes {held}-{}/{size}\r\ncontent-length: {}\r\n\
+             date: Mon, 07 Dec 2026 23:00:00 GMT\r\n\r\n",
+            size - 1,
+            size - held
+        );
+        for head in [request.len(), answer.len()] {
+            let crossed = head.min(left);
+            (t.wire, left) = (t.wire + crossed, left - crossed);
+        }
+        let body = (size - held).min(left);
+        (t.wire, held) = (t.wire + body, held + body);
+    }
+    phone_ws
+        .import_snapshot(RELAY, &id, &hash, relay_doc)
+        .unwrap();
+    sync_through_cuts(&phone_ws, &relay_ws, id, link, &mut t);
+    t
+}
+
+/// Syncs `phone_ws` with `relay_ws` over `link` until it has the relay's document
+/// (`id`), resuming as one long `transport::sync_now` call does, adding to `t`.
+fn sync_through_cuts(
+    phone_ws: &Workspace,
+    relay_ws: &Workspace,
+    id: DocumentId,
+    link: &mut CutLink,
+    t: &mut CutTraffic,
+) {
+    let mut budget = DEFAULT_MESSAGE_BUDGET;
+    loop {
         t.connections += 1;
         assert!(t.connections < 1000, "the fetch makes no progress");
-        // xorshift64: the same cuts every run.
-        random ^= random << 13;
-        random ^= random >> 7;
-        random ^= random << 17;
-        let capacity = low + (random % (high - low + 1) as u64) as usize;
+        let capacity = link.capacity();
         let (mut phone, mut relay) = sessions();
         let (mut phone_host, mut relay_host) =
-            (WorkspaceHost::new(&phone_ws), WorkspaceHost::new(&relay_ws));
+            (WorkspaceHost::new(phone_ws), WorkspaceHost::new(relay_ws));
         phone_host.set_budget(budget);
         relay_host.set_budget(budget);
         let state = phone_ws.sync_state(RELAY, &id).unwrap();
@@ -370,7 +455,7 @@ fn fetch_through_cuts(relay_doc: &[u8], id: DocumentId, low: usize, high: usize)
         'connection: for _ in 0..1000 {
             let out = phone.take_outgoing();
             for frame in &out {
-                if !carry(frame, &mut t) {
+                if !carry(frame, t) {
                     dropped = true;
                     break 'connection;
                 }
@@ -381,7 +466,7 @@ fn fetch_through_cuts(relay_doc: &[u8], id: DocumentId, low: usize, high: usize)
             }
             let back = relay.take_outgoing();
             for frame in &back {
-                if !carry(frame, &mut t) {
+                if !carry(frame, t) {
                     dropped = true;
                     break 'connection;
                 }
@@ -396,9 +481,13 @@ fn fetch_through_cuts(relay_doc: &[u8], id: DocumentId, low: usize, high: usize)
         if dropped {
             budget = (budget / 2).max(MIN_MESSAGE_BUDGET);
         }
+        if phone_ws.has_document(&id).unwrap()
+            && phone_ws.heads(&id).unwrap() == relay_ws.heads(&id).unwrap()
+        {
+            break;
+        }
     }
     assert_eq!(phone_ws.view(&id).unwrap(), relay_ws.view(&id).unwrap());
-    t
 }
 
 struct Row {
@@ -485,8 +574,9 @@ fn main() {
             changes: changes_bytes(&[], &after),
             document,
         });
-        let cut = fetch_through_cuts(&after, id, 3_000, 8_000);
-        cuts.push((k, traffic.total(), cut, document));
+        let cut = fetch_through_cuts(&after, id, &mut CutLink::new(3_000, 8_000));
+        let snapshot = fetch_snapshot_through_cuts(&after, id, &mut CutLink::new(3_000, 8_000));
+        cuts.push((k, traffic.total(), cut, snapshot, document));
         mixes.push((k, mix, shared.len()));
     }
 
@@ -526,15 +616,20 @@ fn main() {
     );
     println!("| k edits | fetch | connections | wire bytes | wire / doc |");
     println!("|---:|---|---:|---:|---:|");
-    for (k, clean, cut, document) in &cuts {
+    for (k, clean, cut, snapshot, document) in &cuts {
         let ratio = |bytes: usize| bytes as f64 / *document as f64;
-        println!("| {k} | clean | 1 | {clean} | {:.2}× |", ratio(*clean));
         println!(
-            "| {k} | cut every 3–8 KB | {} | {} | **{:.2}×** |",
-            cut.connections,
-            cut.wire,
-            ratio(cut.wire)
+            "| {k} | clean, sync | 1 | {clean} | {:.2}× |",
+            ratio(*clean)
         );
+        for (what, t) in [("sync", cut), ("snapshot + sync", snapshot)] {
+            println!(
+                "| {k} | cut every 3–8 KB, {what} | {} | {} | **{:.2}×** |",
+                t.connections,
+                t.wire,
+                ratio(t.wire)
+            );
+        }
     }
     println!();
     for (k, m, shared) in &mixes {

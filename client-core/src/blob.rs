@@ -21,6 +21,11 @@ impl BlobHash {
         Self(Sha256::digest(bytes).into())
     }
 
+    /// The digest whose raw 32 bytes are `bytes`.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The raw 32 bytes of the digest.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

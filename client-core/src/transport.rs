@@ -22,8 +22,12 @@ pub use socket::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
 
 mod blobs;
 mod documents;
+mod download;
 mod enrolment;
 mod interrupt;
+#[cfg(test)]
+mod scripted;
+mod snapshots;
 mod socket;
 #[cfg(feature = "tls")]
 mod tls;
@@ -176,6 +180,12 @@ pub struct SyncReport {
     pub changes_new: u64,
     /// The bytes of those changes, as they came (compressed).
     pub change_bytes_received: u64,
+    /// Documents this device lacked, stored from the relay's snapshots of them (their
+    /// changes are counted in `changes_received` and `changes_new`).
+    pub snapshots_fetched: usize,
+    /// Snapshot bytes received, the pieces of downloads cut short included (kept: the
+    /// next sync asks only for the rest).
+    pub snapshot_bytes_received: u64,
     /// Why the sync stopped before the end, if the link gave out after it had carried
     /// something (retries spent): what came is kept, and the next sync goes on from it.
     /// `None` for a sync that finished. (A link that carried nothing is an error.)
@@ -201,6 +211,7 @@ impl SyncReport {
     /// photos or thumbnails (or pieces of them).
     fn moved_anything(&self) -> bool {
         self.changes_received > 0
+            || self.snapshot_bytes_received > 0
             || self.bytes_uploaded > 0
             || self.blobs_already_there > 0
             || self.thumbnails_fetched > 0
@@ -386,24 +397,21 @@ pub fn sync_now(
 ) -> Result<SyncReport, TransportError> {
     let mut report = SyncReport::default();
     let mut host = WorkspaceHost::new(workspace);
-    let exchanged = documents::exchange(workspace, relay, observer, &mut host);
+    let outcome =
+        sync_documents(workspace, relay, observer, &mut host, &mut report).and_then(|()| {
+            relay.retry(observer, || {
+                blobs::upload_blobs(workspace, relay, observer, &mut report)
+            })?;
+            relay.retry(observer, || {
+                blobs::fetch_thumbnails(workspace, relay, observer, &mut report)
+            })
+        });
     let received = host.received();
-    report.changes_received = received.changes;
-    report.changes_new = received.new_changes;
+    report.changes_received += received.changes;
+    report.changes_new += received.new_changes;
     report.change_bytes_received = received.bytes;
     // A figure for the app: a store error reading it does not undo the sync's report.
     report.fetching = documents::left_to_fetch(workspace, relay).unwrap_or_default();
-    let outcome = exchanged.and_then(|exchanged| {
-        report.documents_in_sync = exchanged.in_sync;
-        report.unavailable = exchanged.unavailable;
-        report.refused = exchanged.refused;
-        relay.retry(observer, || {
-            blobs::upload_blobs(workspace, relay, observer, &mut report)
-        })?;
-        relay.retry(observer, || {
-            blobs::fetch_thumbnails(workspace, relay, observer, &mut report)
-        })
-    });
     match outcome {
         Ok(()) => Ok(report),
         // The link gave out after it carried something: what came is kept, and the
@@ -414,6 +422,27 @@ pub fn sync_now(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The documents' part of a sync: the sync connection (this device's changes go first),
+/// then the snapshots of documents it lacks that the listing names (a download cut short
+/// goes on from where it stopped), and if any came (or turned out to come by sync
+/// messages), the sync connection once more, for what came after them.
+fn sync_documents(
+    workspace: &Workspace,
+    relay: &Relay,
+    observer: &dyn SyncObserver,
+    host: &mut WorkspaceHost<'_>,
+    report: &mut SyncReport,
+) -> Result<(), TransportError> {
+    let mut exchanged = documents::exchange(workspace, relay, observer, host)?;
+    if snapshots::fetch_missing(workspace, relay, observer, report)? > 0 {
+        exchanged = documents::exchange(workspace, relay, observer, host)?;
+    }
+    report.documents_in_sync = exchanged.in_sync;
+    report.unavailable = exchanged.unavailable;
+    report.refused = exchanged.refused;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -844,4 +844,46 @@ mod tests {
         fn check<T: Send + Sync>() {}
         check::<Workspace>();
     }
+
+    #[test]
+    fn a_snapshot_is_stored_only_as_the_document_its_hash_and_id_name() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = signed_in(a_dir.path(), "officer-a");
+        let id = new_assessment(&a);
+        a.set_note(&id, "c01", "đã kiểm tra").unwrap();
+        let snapshot = a.export_document(&id).unwrap();
+        let hash = BlobHash::of(&snapshot);
+        let other = a
+            .create_assessment(&sample_unit(), "2026", &template_2023())
+            .unwrap();
+        let b = signed_in(b_dir.path(), "officer-b");
+
+        // Not the bytes the hash names: refused, and the pieces kept of them dropped.
+        b.keep_fetching_blob(&hash, 0, &snapshot[..100]).unwrap();
+        let mut broken = snapshot.clone();
+        broken[50] ^= 1;
+        assert!(matches!(
+            b.import_snapshot("relay", &id, &hash, &broken),
+            Err(Error::InvalidInput(_))
+        ));
+        assert_eq!(b.fetching_blob_len(&hash).unwrap(), 0);
+        // Another assessment than the one listed: refused.
+        assert!(matches!(
+            b.import_snapshot("relay", &other, &hash, &snapshot),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(!b.has_document(&other).unwrap() && !b.has_document(&id).unwrap());
+
+        let changes = b.import_snapshot("relay", &id, &hash, &snapshot).unwrap();
+        let history = automerge::Automerge::load(&snapshot)
+            .unwrap()
+            .get_changes(&[])
+            .len();
+        assert_eq!(changes, history as u64);
+        assert_eq!(b.view(&id).unwrap(), a.view(&id).unwrap());
+        // The sync with the relay starts from the snapshot's heads: it has all of them.
+        let state = b.sync_state("relay", &id).unwrap().unwrap();
+        let state = crate::sync::SyncState::decode(&state).unwrap();
+        assert_eq!(state.shared_heads, a.heads(&id).unwrap());
+    }
 }

@@ -449,6 +449,11 @@ pub struct SyncReport {
     pub changes_new: u64,
     /// The bytes of those changes, as they came.
     pub change_bytes_received: u64,
+    /// Assessments this device lacked, stored from the relay's snapshots of them (their
+    /// changes are counted above).
+    pub snapshots_fetched: u64,
+    /// Snapshot bytes received, pieces of downloads cut short included (kept).
+    pub snapshot_bytes_received: u64,
     /// Why the sync stopped before the end, if the link gave out after carrying
     /// something: what came is kept, the next sync goes on from it. `None` once finished.
     pub interrupted: Option<String>,
@@ -472,6 +477,8 @@ impl From<CoreSyncReport> for SyncReport {
             changes_received: r.changes_received,
             changes_new: r.changes_new,
             change_bytes_received: r.change_bytes_received,
+            snapshots_fetched: r.snapshots_fetched as u64,
+            snapshot_bytes_received: r.snapshot_bytes_received,
             interrupted: r.interrupted,
             fetching: r.fetching,
         }

@@ -9,10 +9,15 @@
 //! [`tag`] of the listing it holds, and a relay whose listing has the same tag sends the
 //! tag alone. The tag covers the documents' sizes too, so any write in scope changes it.
 //!
+//! Each document comes with the name and size of the relay's snapshot of it: a phone
+//! that lacks the document downloads that snapshot over HTTP, resuming with `Range` where
+//! a cut download stopped, and syncs only the changes after it.
+//!
 //! [`tag`]: Listing::tag
 
 use sha2::{Digest, Sha256};
 
+use crate::blob::BlobHash;
 use crate::doc::DocumentId;
 
 /// Most documents a listing may name: 2,000 wards' worth of assessments (a relay lists no
@@ -28,7 +33,21 @@ pub struct ListedDocument {
     /// Its id.
     pub id: DocumentId,
     /// About how many bytes it takes on the relay (its compacted state and the changes
-    /// since): what a phone that lacks it has to fetch.
+    /// since, as stored).
+    pub bytes: u64,
+    /// The relay's snapshot of it (`None` from a relay that serves none).
+    #[serde(default)]
+    pub snapshot: Option<ListedSnapshot>,
+}
+
+/// A snapshot a relay serves of a document (`GET /v1/documents/{id}/snapshot/{sha256}`):
+/// what a phone that lacks the document downloads. Listed only to phones that ask
+/// (`&snapshots=1`), so phones built before snapshots read the listing they know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListedSnapshot {
+    /// The SHA-256 of its bytes: its name, and what a phone checks them against.
+    pub hash: BlobHash,
+    /// Its size.
     pub bytes: u64,
 }
 
@@ -70,6 +89,9 @@ fn tag_of(documents: &[ListedDocument]) -> String {
     for document in documents {
         hasher.update(document.id.as_bytes());
         hasher.update(document.bytes.to_le_bytes());
+        if let Some(snapshot) = &document.snapshot {
+            hasher.update(snapshot.hash.as_bytes());
+        }
     }
     hex::encode(&hasher.finalize()[..8])
 }
@@ -82,6 +104,7 @@ mod tests {
         ListedDocument {
             id: DocumentId::for_assessment(ward, "2025"),
             bytes,
+            snapshot: None,
         }
     }
 
@@ -92,6 +115,19 @@ mod tests {
         assert_ne!(one.tag, Listing::of(vec![listed("a", 11)]).tag);
         assert_ne!(one.tag, Listing::of(vec![listed("b", 10)]).tag);
         assert_ne!(one.tag, Listing::of(vec![]).tag);
+        let snapshot = |seed: &[u8]| ListedSnapshot {
+            hash: BlobHash::of(seed),
+            bytes: 10,
+        };
+        let with = |seed: &[u8]| {
+            Listing::of(vec![ListedDocument {
+                snapshot: Some(snapshot(seed)),
+                ..listed("a", 10)
+            }])
+        };
+        // A compaction changes the snapshot, not the size: a new listing still.
+        assert_ne!(with(b"1").tag, with(b"2").tag);
+        assert_ne!(with(b"1").tag, one.tag);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 use minicbor::data::Type;
 use minicbor::{Decoder, Encoder};
 
-use super::listing::{ListedDocument, Listing, MAX_LISTED_DOCUMENTS, MAX_TAG_BYTES};
+use super::listing::{
+    ListedDocument, ListedSnapshot, Listing, MAX_LISTED_DOCUMENTS, MAX_TAG_BYTES,
+};
+use crate::blob::BlobHash;
 use crate::doc::DocumentId;
 
 /// The protocol version this implementation speaks.
@@ -343,9 +346,13 @@ impl WireMessage {
                 if let Some(documents) = &listing.documents {
                     e.str("documents")?.array(documents.len() as u64)?;
                     for document in documents {
-                        e.array(2)?
+                        let snapshot = document.snapshot.as_ref();
+                        e.array(if snapshot.is_some() { 4 } else { 2 })?
                             .str(&document.id.to_string())?
                             .u64(document.bytes)?;
+                        if let Some(snapshot) = snapshot {
+                            e.bytes(snapshot.hash.as_bytes())?.u64(snapshot.bytes)?;
+                        }
                     }
                 }
             }
@@ -381,7 +388,8 @@ fn decode_versions(d: &mut Decoder<'_>) -> Result<Vec<String>, WireError> {
     Ok(versions)
 }
 
-/// A listing's documents, each `[id, bytes]`; at most [`MAX_LISTED_DOCUMENTS`].
+/// A listing's documents, each `[id, bytes]` or `[id, bytes, snapshot SHA-256, snapshot
+/// bytes]`; at most [`MAX_LISTED_DOCUMENTS`].
 fn decode_listed(d: &mut Decoder<'_>) -> Result<Vec<ListedDocument>, WireError> {
     let n = d
         .array()?
@@ -391,13 +399,28 @@ fn decode_listed(d: &mut Decoder<'_>) -> Result<Vec<ListedDocument>, WireError> 
     }
     let mut documents = Vec::new();
     for _ in 0..n {
-        if d.array()? != Some(2) {
-            return Err(WireError::Cbor("a listed document is [id, bytes]".into()));
+        let fields = d.array()?;
+        if !matches!(fields, Some(2 | 4)) {
+            return Err(WireError::Cbor(
+                "a listed document is [id, bytes] or [id, bytes, hash, bytes]".into(),
+            ));
         }
         let id = d.str()?.parse().map_err(|_| WireError::BadDocumentId)?;
+        let bytes = d.u64()?;
+        let snapshot = if fields == Some(4) {
+            let hash = <[u8; 32]>::try_from(d.bytes()?)
+                .map_err(|_| WireError::Cbor("a snapshot hash is 32 bytes".into()))?;
+            Some(ListedSnapshot {
+                hash: BlobHash::from_bytes(hash),
+                bytes: d.u64()?,
+            })
+        } else {
+            None
+        };
         documents.push(ListedDocument {
             id,
-            bytes: d.u64()?,
+            bytes,
+            snapshot,
         });
     }
     Ok(documents)
@@ -492,10 +515,21 @@ mod tests {
                 document_id: doc(),
                 reason: Some("only supervisors may approve or return a criterion".into()),
             },
-            WireMessage::Documents(Listing::of(vec![ListedDocument {
-                id: doc(),
-                bytes: 36_000,
-            }])),
+            WireMessage::Documents(Listing::of(vec![
+                ListedDocument {
+                    id: doc(),
+                    bytes: 36_000,
+                    snapshot: None,
+                },
+                ListedDocument {
+                    id: doc(),
+                    bytes: 36_000,
+                    snapshot: Some(ListedSnapshot {
+                        hash: BlobHash::of(b"snapshot"),
+                        bytes: 30_000,
+                    }),
+                },
+            ])),
             WireMessage::Documents(Listing {
                 tag: "00ff".into(),
                 documents: None,

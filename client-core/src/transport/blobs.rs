@@ -3,10 +3,10 @@
 //! (downloads resumed by `Range` from the bytes a cut one kept).
 
 use std::collections::BTreeSet;
-use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
+use super::download::download;
 use super::{Phase, Relay, SyncObserver, SyncProgress, SyncReport, TransportError, http_error};
 use crate::blob::{BlobHash, BlobKind};
 use crate::{MAX_FETCHING_BLOB_BYTES, Workspace};
@@ -170,9 +170,8 @@ pub fn fetch_photo(
     })
 }
 
-/// Fetches a blob, going on from the bytes an earlier, cut download kept (a `Range`
-/// request); bytes that arrive before a cut are kept for the next attempt. The blob is
-/// stored once whole and only if it matches `hash`. Adds the bytes that came to `received`.
+/// Fetches a blob, going on from the bytes an earlier, cut download kept (see
+/// [`download`]), and stores it. Adds the bytes that came to `received`.
 fn fetch(
     workspace: &Workspace,
     relay: &Relay,
@@ -181,152 +180,17 @@ fn fetch(
     kind: BlobKind,
     received: &mut u64,
 ) -> Result<Vec<u8>, TransportError> {
-    let mut held = workspace.fetching_blob(hash)?;
-    if !held.is_empty() && BlobHash::of(&held) == *hash {
-        // All of it had come when the link gave out.
-        workspace.store_fetched_blob(hash, kind, &held)?;
-        return Ok(held);
-    }
-    let from = held.len() as u64;
-    let (url, bearer) = (relay.url(&format!("/v1/blobs/{hash}")), relay.bearer());
-    let answer = relay.http(observer, move |agent| {
-        let mut request = agent.get(&url).header("Authorization", &bearer);
-        if from > 0 {
-            request = request.header("Range", &format!("bytes={from}-"));
-        }
-        let mut response = request.call()?;
-        let offset = match response.status().as_u16() {
-            200 => 0,
-            206 if range_start(&response) == Some(from) => from,
-            // What was held is not a beginning of the blob (416: longer than it).
-            206 | 416 => return Ok(Download::HeldIsWrong),
-            status => return Err(http_error(status, &mut response)),
-        };
-        let mut bytes = Vec::new();
-        // On an error, `read_to_end` leaves what it read in `bytes`.
-        let cut = response
-            .body_mut()
-            .as_reader()
-            .take(MAX_FETCHING_BLOB_BYTES - offset)
-            .read_to_end(&mut bytes)
-            .err()
-            .map(|e| TransportError::Network(e.to_string()));
-        Ok(Download::Bytes { offset, bytes, cut })
-    })?;
-    let (offset, bytes, cut) = match answer {
-        Download::Bytes { offset, bytes, cut } => {
-            *received += bytes.len() as u64;
-            (offset, bytes, cut)
-        }
-        Download::HeldIsWrong => {
-            workspace.forget_fetching_blob(hash)?;
-            return Err(TransportError::Network(format!(
-                "the relay has no bytes of blob {hash} from {from} on: it starts over"
-            )));
-        }
-    };
-    if offset == 0 && from > 0 {
-        // The relay sent the whole blob instead of the rest.
-        workspace.forget_fetching_blob(hash)?;
-        held.clear();
-    }
-    if let Some(cut) = cut {
-        if !bytes.is_empty() {
-            workspace.keep_fetching_blob(hash, offset, &bytes)?;
-        }
-        return Err(cut);
-    }
-    held.extend_from_slice(&bytes);
-    match workspace.store_fetched_blob(hash, kind, &held) {
-        Ok(()) => Ok(held),
-        Err(e @ crate::Error::InvalidInput(_)) => {
-            // Whole but not what `hash` names: none of it is worth keeping.
-            workspace.forget_fetching_blob(hash)?;
-            Err(e.into())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// What one `GET` of a blob brought.
-enum Download {
-    /// The bytes from `offset` on (0: the whole blob), and the error that cut them short.
-    Bytes {
-        offset: u64,
-        bytes: Vec<u8>,
-        cut: Option<TransportError>,
-    },
-    /// The bytes held are not a beginning of the blob.
-    HeldIsWrong,
-}
-
-/// Where the part a `206` answer carries starts (`Content-Range: bytes a-b/size`).
-fn range_start(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
-    let value = response.headers().get("Content-Range")?.to_str().ok()?;
-    let (start, _) = value.strip_prefix("bytes ")?.split_once('-')?;
-    start.parse().ok()
+    let path = format!("/v1/blobs/{hash}");
+    let limit = MAX_FETCHING_BLOB_BYTES;
+    let bytes = download(workspace, relay, observer, (hash, &path), limit, received)?;
+    workspace.store_fetched_blob(hash, kind, &bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
     use super::*;
-    use crate::transport::RetryPolicy;
-
-    /// A relay stand-in on 127.0.0.1 that answers each blob request with what `answer`
-    /// makes of its `Range` header (raw HTTP), one connection a request, and records the
-    /// headers it was sent.
-    fn scripted_relay(
-        answer: impl Fn(Option<&str>) -> Vec<u8> + Send + 'static,
-    ) -> (Relay, Arc<Mutex<Vec<Option<String>>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let ranges = Arc::new(Mutex::new(Vec::new()));
-        let seen = ranges.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut range = None;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("range:") {
-                        range = Some(value.trim().to_owned());
-                    }
-                }
-                let response = answer(range.as_deref());
-                seen.lock().unwrap().push(range);
-                let _ = stream.write_all(&response);
-            }
-        });
-        let relay = Relay::new(&format!("http://127.0.0.1:{port}"), "t")
-            .unwrap()
-            .with_retry(RetryPolicy {
-                attempts: 1,
-                base_delay: Duration::from_millis(1),
-                ..RetryPolicy::default()
-            });
-        (relay, ranges)
-    }
-
-    /// An HTTP answer with `status`, extra `headers`, a `Content-Length` of `length` and
-    /// `body` (shorter than `length`: the connection drops in the middle).
-    fn answer(status: &str, headers: &str, length: usize, body: &[u8]) -> Vec<u8> {
-        let mut bytes = format!(
-            "HTTP/1.1 {status}\r\n{headers}Content-Length: {length}\r\nConnection: close\r\n\r\n"
-        )
-        .into_bytes();
-        bytes.extend_from_slice(body);
-        bytes
-    }
+    use crate::transport::scripted::{answer, scripted_relay};
 
     fn photo() -> (Vec<u8>, BlobHash) {
         let bytes: Vec<u8> = (0..50_000u32).map(|n| (n * 7 % 251) as u8).collect();

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use tungstenite::Message;
 
+use super::snapshots::synced_by_session;
 use super::socket::{self, Socket};
 use super::{
     FetchingDocument, Phase, RefusedDocument, Relay, SyncObserver, SyncProgress, TransportError,
@@ -102,10 +103,10 @@ fn sync_session(
     if let Some(peer) = &expected {
         session.expect_peer(peer);
     }
-    let listed = held.iter().flat_map(|held| &held.documents);
-    let ids: BTreeSet<DocumentId> = (workspace.document_ids()?.into_iter())
-        .chain(listed.map(|listed| listed.id))
-        .collect();
+    let here: BTreeSet<DocumentId> = workspace.document_ids()?.into_iter().collect();
+    let refused = workspace.refused_snapshots(&relay.base)?;
+    let listed = (held.iter()).flat_map(|held| synced_by_session(&held.documents, &here, &refused));
+    let ids: BTreeSet<DocumentId> = here.iter().copied().chain(listed).collect();
     let mut talk = Talk {
         workspace,
         relay,
@@ -178,7 +179,8 @@ impl Talk<'_> {
 
     /// Takes the relay's listing (the documents it sent, or the `held` ones when the tag
     /// says they are the same): keeps it, drops what was kept of documents it no longer
-    /// names, and syncs the ones it names that this connection does not sync yet.
+    /// names, and syncs the ones it names that this connection does not sync yet (but
+    /// those to download as snapshots, see [`super::snapshots`]).
     fn take_listing(
         &mut self,
         listing: Listing,
@@ -202,14 +204,16 @@ impl Talk<'_> {
                 return Err(SessionError::Unexpected("wardcheck-documents").into());
             }
         };
-        let listed: BTreeSet<DocumentId> = documents.iter().map(|d| d.id).collect();
-        let wanted = (self.workspace.document_ids()?.into_iter())
-            .chain(listed.iter().copied())
+        let here: BTreeSet<DocumentId> = self.workspace.document_ids()?.into_iter().collect();
+        let wanted = (here.iter().copied())
+            .chain(documents.iter().map(|d| d.id))
             .collect();
         // What was kept of a document the relay no longer lists is never asked for again.
         self.workspace.forget_fetching_except(&wanted)?;
         self.listed = true;
-        self.add(&listed, host)
+        let refused = self.workspace.refused_snapshots(&self.relay.base)?;
+        let synced = synced_by_session(&documents, &here, &refused).collect();
+        self.add(&synced, host)
     }
 
     /// Exchanges the session's frames over `socket` until the relay's listing has come and
@@ -272,9 +276,10 @@ impl Talk<'_> {
 }
 
 /// The documents the relay listed last that this phone still lacks, with how much of
-/// each it keeps: what is left to fetch. Both sides count stored bytes (the relay's
-/// compacted state and the changes since, the changes kept here), so the figure is
-/// "about": a relay that compacted the document lists fewer bytes than its changes take.
+/// each it keeps: what is left to fetch. For a document the relay serves a snapshot of,
+/// the bytes of that snapshot downloaded so far, of its size; else both sides count
+/// stored bytes (the relay's compacted state and the changes since, the changes kept
+/// here), so the figure is "about".
 pub(super) fn left_to_fetch(
     workspace: &Workspace,
     relay: &Relay,
@@ -289,11 +294,14 @@ pub(super) fn left_to_fetch(
         if !seen.insert(listed.id) {
             continue;
         }
-        let held = workspace.fetching_bytes(&listed.id)?;
+        let (held, total) = match listed.snapshot {
+            Some(snapshot) => (workspace.fetching_blob_len(&snapshot.hash)?, snapshot.bytes),
+            None => (workspace.fetching_bytes(&listed.id)?, listed.bytes),
+        };
         left.push(FetchingDocument {
             document: listed.id,
             bytes_held: held,
-            bytes_total: listed.bytes.max(held),
+            bytes_total: total.max(held),
         });
     }
     Ok(left)

@@ -79,8 +79,9 @@ impl Write for Stream {
     }
 }
 
-/// Opens the sync WebSocket, asking for the relay's listing unless it is the one tagged
-/// `held_listing` (`?listing=`, see [`crate::sync::listing`]); below the default message
+/// Opens the sync WebSocket, asking for the relay's listing, its documents' snapshots
+/// named, unless it is the one tagged `held_listing` (`?listing=&snapshots=1`, see
+/// [`crate::sync::listing`]); below the default message
 /// budget, asks the relay for messages of at most `budget` bytes of changes (`&budget=`).
 ///
 /// Errors: [`TransportError::Cancelled`] as soon as `observer` says so (within
@@ -100,7 +101,7 @@ pub(super) fn connect(
         ""
     };
     let mut ws_url = format!(
-        "{}/v1/sync?listing={held_listing}",
+        "{}/v1/sync?listing={held_listing}&snapshots=1",
         relay.base.replacen("http", "ws", 1)
     );
     if budget < DEFAULT_MESSAGE_BUDGET {

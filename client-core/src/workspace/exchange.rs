@@ -4,6 +4,7 @@
 use automerge::ReadDoc as _;
 
 use super::{Workspace, now_ms};
+use crate::blob::BlobHash;
 use crate::doc::{Assessment, DocumentId};
 use crate::error::{Error, Result};
 use crate::sync::{SyncMessage, SyncState};
@@ -19,6 +20,47 @@ impl Workspace {
     /// [`crate::doc::MAX_INFLATED_BYTES`], are refused and nothing is stored.
     pub fn import_document(&self, bytes: &[u8]) -> Result<DocumentId> {
         self.import(Assessment::load(bytes)?)
+    }
+
+    /// Stores document `id` downloaded whole as `relay`'s snapshot of it, named `hash`
+    /// (see [`crate::sync::listing`]), and drops the pieces kept of the download. The
+    /// sync with `relay` then starts from the snapshot's heads (the relay has all of
+    /// them), so it asks only for what came after. Returns the changes it holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the bytes are not what `hash` names, or not an
+    /// assessment with the id `id` (nothing is kept of them then); what
+    /// [`Workspace::import_document`] refuses.
+    pub fn import_snapshot(
+        &self,
+        relay: &str,
+        id: &DocumentId,
+        hash: &BlobHash,
+        bytes: &[u8],
+    ) -> Result<u64> {
+        let assessment = (BlobHash::of(bytes) == *hash)
+            .then(|| Assessment::load(bytes))
+            .transpose();
+        let assessment = match assessment {
+            Ok(Some(assessment)) if assessment.id().ok() == Some(*id) => assessment,
+            other => {
+                self.forget_fetching_blob(hash)?;
+                return Err(match other {
+                    Err(e) => e,
+                    _ => Error::InvalidInput(format!(
+                        "the relay's snapshot {hash} is not assessment {id}"
+                    )),
+                });
+            }
+        };
+        let changes = assessment.automerge().stats().num_changes;
+        let mut state = SyncState::new();
+        state.shared_heads = assessment.heads();
+        self.import(assessment)?;
+        self.save_sync_state(relay, id, &state.encode())?;
+        self.forget_fetching_blob(hash)?;
+        Ok(changes)
     }
 
     /// Stores `incoming`, an assessment read from elsewhere, or merges it into the stored

@@ -35,6 +35,14 @@ fn listing_setting(relay: &str) -> String {
     format!("relay-listing:{relay}")
 }
 
+/// The setting that holds the snapshots of `relay` this device could not take.
+fn refused_snapshots_setting(relay: &str) -> String {
+    format!("relay-refused-snapshots:{relay}")
+}
+
+/// How many refused snapshots are remembered per relay (the oldest go first).
+const REMEMBERED_REFUSALS: usize = 64;
+
 /// A relay's listing as kept: its tag and documents.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeldListing {
@@ -103,6 +111,34 @@ impl Workspace {
         })
     }
 
+    /// The snapshots `relay` listed that this device could not take (not an assessment
+    /// it may store, or not what their names say): their documents come by sync messages
+    /// instead (see [`crate::sync::listing`]).
+    pub fn refused_snapshots(&self, relay: &str) -> Result<Vec<BlobHash>> {
+        let value = self
+            .lock()
+            .store
+            .setting(&refused_snapshots_setting(relay))?;
+        Ok(value
+            .and_then(|value| serde_json::from_str(&value).ok())
+            .unwrap_or_default())
+    }
+
+    /// Remembers that the snapshot named `hash` could not be taken (see
+    /// [`Workspace::refused_snapshots`]), with the last [`REMEMBERED_REFUSALS`] others.
+    pub fn refuse_snapshot(&self, relay: &str, hash: &BlobHash) -> Result<()> {
+        let mut refused = self.refused_snapshots(relay)?;
+        if refused.contains(hash) {
+            return Ok(());
+        }
+        refused.push(*hash);
+        let excess = refused.len().saturating_sub(REMEMBERED_REFUSALS);
+        refused.drain(..excess);
+        let value = serde_json::to_string(&refused).unwrap_or_default();
+        let key = refused_snapshots_setting(relay);
+        self.lock().store.write(|w| w.set_setting(&key, &value))
+    }
+
     /// The changes kept of a document being fetched, in the order they arrived (see
     /// [`Workspace::keep_fetching_chunk`]); empty if none.
     pub fn fetching_chunks(&self, id: &DocumentId) -> Result<Vec<Vec<u8>>> {
@@ -160,6 +196,11 @@ impl Workspace {
     /// [`Workspace::keep_fetching_blob`]); empty if none.
     pub fn fetching_blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
         self.lock().store.fetching_blob(hash)
+    }
+
+    /// How many bytes arrived of a blob being downloaded; 0 if none.
+    pub fn fetching_blob_len(&self, hash: &BlobHash) -> Result<u64> {
+        self.lock().store.fetching_blob_len(hash)
     }
 
     /// Keeps bytes that arrived of a blob being downloaded, from byte `offset` on, right

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::Automerge;
+use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::{Assessment, DocumentId, untrusted};
 
 use super::DocError;
@@ -13,8 +14,13 @@ use crate::store::RelayStore;
 /// The default number of documents [`DocCache`] keeps in memory.
 pub const DEFAULT_CACHED_DOCUMENTS: usize = 512;
 
-/// Compact a document when it is loaded with more chunks than this.
+/// Compact a document when it is loaded with more chunks than this (or when it is due, see
+/// [`SharedDoc::compaction_due`]).
 const COMPACT_AFTER_CHUNKS: usize = 64;
+
+/// Never compact for fewer bytes of chunks than this (a compaction saves the whole
+/// document).
+const COMPACT_AFTER_BYTES: usize = 16 << 10;
 
 /// One shared in-memory copy per document, loaded from the store on first use and
 /// shared by every connection (and the console). Bounded: once more than its capacity
@@ -38,8 +44,31 @@ struct CacheInner {
 pub struct SharedDoc {
     unit: String,
     doc: Mutex<Assessment>,
-    /// Bytes the store holds of it (snapshot and chunks), bounded by the intake.
+    /// Bytes the store held of it when it was loaded and bytes of every chunk appended
+    /// since (compactions do not lower it), bounded by the intake.
     stored_bytes: AtomicUsize,
+    /// Its snapshot and chunks in the store, as this copy knows them.
+    stored: Mutex<Stored>,
+}
+
+/// What the store holds of a document: its snapshot, and the chunks after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stored {
+    /// The snapshot's name (SHA-256).
+    pub snapshot: BlobHash,
+    /// Its bytes.
+    pub snapshot_bytes: usize,
+    /// Bytes of the chunks after it.
+    pub chunk_bytes: usize,
+}
+
+impl Stored {
+    /// Whether the chunks outweigh the snapshot (and [`COMPACT_AFTER_BYTES`]): time to
+    /// compact, so a device that lacks the document downloads a snapshot holding most of
+    /// it. Compactions come further apart as the document grows.
+    fn compaction_due(&self) -> bool {
+        self.chunk_bytes > self.snapshot_bytes.max(COMPACT_AFTER_BYTES)
+    }
 }
 
 impl SharedDoc {
@@ -59,14 +88,50 @@ impl SharedDoc {
         lock(&self.doc)
     }
 
-    /// Bytes the store holds of the document.
+    /// Bytes the store held of the document when it was loaded, and those appended since:
+    /// what the intake bounds.
     pub(super) fn stored_bytes(&self) -> usize {
         self.stored_bytes.load(Ordering::Relaxed)
     }
 
-    /// Counts bytes appended to the store (under the document's lock).
+    /// Counts a chunk appended to the store (under the document's lock).
     pub(super) fn stored_more(&self, bytes: usize) {
         self.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
+        lock(&self.stored).chunk_bytes += bytes;
+    }
+
+    /// Compacts the document if it is due (see [`Stored::compaction_due`]): `doc`, its
+    /// current state (the caller holds its lock), becomes the snapshot in place of the
+    /// one this copy knows, through chunk `through_seq`. A failed compaction changes
+    /// nothing (the changes are stored either way): it is logged, and tried again later.
+    pub(super) fn compact_if_due(
+        &self,
+        store: &RelayStore,
+        id: &DocumentId,
+        doc: &Assessment,
+        through_seq: i64,
+    ) {
+        let known = *lock(&self.stored);
+        if !known.compaction_due() {
+            return;
+        }
+        let snapshot = doc.save();
+        match store.replace_snapshot(id, &known.snapshot, &snapshot, Some(through_seq)) {
+            Ok(Some(_)) => *lock(&self.stored) = Stored::compacted(&snapshot),
+            Ok(None) => tracing::warn!(document = %id, "compaction raced another: skipped"),
+            Err(e) => tracing::warn!(document = %id, "compaction failed: {e}"),
+        }
+    }
+}
+
+impl Stored {
+    /// A document compacted into `snapshot`.
+    pub(super) fn compacted(snapshot: &[u8]) -> Self {
+        Self {
+            snapshot: BlobHash::of(snapshot),
+            snapshot_bytes: snapshot.len(),
+            chunk_bytes: 0,
+        }
     }
 }
 
@@ -126,13 +191,27 @@ impl DocCache {
             Assessment::from_automerge(doc)
         })
         .map_err(|e| DocError::Corrupt(e.to_string()))?;
-        let mut bytes = stored.snapshot.len() + stored.chunks.iter().map(Vec::len).sum::<usize>();
-        if stored.chunks.len() > COMPACT_AFTER_CHUNKS {
+        let mut known = Stored {
+            snapshot: BlobHash::of(&stored.snapshot),
+            snapshot_bytes: stored.snapshot.len(),
+            chunk_bytes: stored.chunks.iter().map(Vec::len).sum(),
+        };
+        let stored_bytes = known.snapshot_bytes + known.chunk_bytes;
+        if stored.chunks.len() > COMPACT_AFTER_CHUNKS || known.compaction_due() {
+            // Only if no one compacted it since it was read: theirs may hold more.
             let snapshot = assessment.save();
-            store.replace_snapshot(id, &snapshot, stored.last_seq)?;
-            bytes = snapshot.len();
+            let replacing = &known.snapshot;
+            if (store.replace_snapshot(id, replacing, &snapshot, stored.last_seq)?).is_some() {
+                known = Stored::compacted(&snapshot);
+            }
         }
-        Ok(Some(self.insert(*id, stored.unit_id, assessment, bytes)))
+        let unit = stored.unit_id;
+        Ok(Some(self.insert(
+            *id,
+            unit,
+            assessment,
+            (stored_bytes, known),
+        )))
     }
 
     /// The document if it exists and belongs to one of `wards`; `Ok(None)` if there is
@@ -163,15 +242,15 @@ impl DocCache {
         }
     }
 
-    /// Adds a loaded (or newly stored) document, of which the store holds `stored_bytes`
-    /// (if another thread loaded it meanwhile, that copy wins), then drops the least
+    /// Adds a loaded (or newly stored) document, with the bytes the store held of it and
+    /// what it holds now (if another thread loaded it meanwhile, that copy wins), then drops the least
     /// recently used unused documents beyond the capacity.
     pub(super) fn insert(
         &self,
         id: DocumentId,
         unit: String,
         doc: Assessment,
-        stored_bytes: usize,
+        (stored_bytes, stored): (usize, Stored),
     ) -> Arc<SharedDoc> {
         let mut inner = lock(&self.inner);
         inner.clock += 1;
@@ -184,6 +263,7 @@ impl DocCache {
                     unit,
                     doc: Mutex::new(doc),
                     stored_bytes: AtomicUsize::new(stored_bytes),
+                    stored: Mutex::new(stored),
                 };
                 (Arc::new(shared), now)
             })

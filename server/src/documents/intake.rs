@@ -15,6 +15,7 @@ use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::{Assessment, DocumentId, Evidence};
 use wardcheck_core::policy::{self, Refusal, Writer};
 
+use super::cache::Stored;
 use super::{DocCache, DocError, SharedDoc};
 
 /// The most a document may take in the store, in bytes of changes (the 10,000-change
@@ -49,7 +50,8 @@ impl Intake {
     /// logs): `f` gets a copy. If the copy then holds new changes, they must pass the
     /// change policy; they are stored with the verdicts of the evidence records they add,
     /// and only then does the copy replace the shared document. On any error nothing
-    /// changes.
+    /// changes. A document whose chunks come to outweigh its snapshot is compacted then
+    /// (what devices that lack it download is its snapshot).
     pub fn change<T>(
         &self,
         id: &DocumentId,
@@ -78,10 +80,12 @@ impl Intake {
             return Err(self.refused(id, writer, device, refusal));
         }
         let (blobs, checks) = self.verdicts(&admitted.evidence)?;
-        self.store
+        let seq = self
+            .store
             .append_chunk(id, &chunk, &copy.heads_key(), &blobs, &checks)?;
         shared.stored_more(chunk.len());
         *doc = copy;
+        shared.compact_if_due(&self.store, id, &doc, seq);
         Ok(out)
     }
 
@@ -115,7 +119,8 @@ impl Intake {
                 .insert_document(id, unit, &snapshot, &doc.heads_key(), &blobs, &checks);
         match inserted {
             Ok(()) => {
-                self.docs.insert(*id, unit.to_owned(), doc, snapshot.len());
+                let stored = (snapshot.len(), Stored::compacted(&snapshot));
+                self.docs.insert(*id, unit.to_owned(), doc, stored);
                 Ok(())
             }
             Err(StoreError::Duplicate(_)) => {
@@ -191,6 +196,11 @@ mod tests {
         role: Role::Supervisor,
     };
 
+    const OFFICER: Writer<'static> = Writer {
+        user: "officer-a",
+        role: Role::Officer,
+    };
+
     fn note(shared: &SharedDoc) -> String {
         shared.read(|d| d.criterion_view("c01").unwrap().note)
     }
@@ -228,13 +238,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn chunks_that_outweigh_the_snapshot_are_compacted_into_it() {
+        let relay = TestRelay::new();
+        let state = &relay.state;
+        let officer = OFFICER;
+        let by = Author::new("officer-a", "phone");
+        let id = stored(&state.store, "ngo-may");
+        let shared = state.docs.open(&state.store, &id).unwrap().unwrap();
+        let first = state.store.document(&id).unwrap().unwrap().snapshot;
+        let mut appended = 0;
+        for n in 0..200 {
+            let note = format!("{n}: {}", "kiểm tra ".repeat(30));
+            let before = shared.lock().heads();
+            state
+                .intake
+                .change(&id, &shared, &officer, "phone", |doc| {
+                    doc.set_note("c01", &note, &by, n)
+                })
+                .unwrap();
+            appended += shared.lock().save_after(&before).len();
+        }
+        let stored = state.store.document(&id).unwrap().unwrap();
+        assert_ne!(stored.snapshot, first);
+        let tail: usize = stored.chunks.iter().map(Vec::len).sum();
+        assert!(tail <= stored.snapshot.len().max(16 << 10), "{tail}");
+        // The snapshot and the chunks after it are the document, and the bound still
+        // counts every byte that came.
+        let mut loaded = automerge::Automerge::load(&stored.snapshot).unwrap();
+        for chunk in &stored.chunks {
+            loaded.load_incremental(chunk).unwrap();
+        }
+        assert_eq!(loaded.get_heads(), shared.lock().heads());
+        assert!(shared.stored_bytes() >= first.len() + appended);
+    }
+
+    #[tokio::test]
     async fn a_document_and_a_ward_hold_a_bounded_amount() {
         let relay = TestRelay::new();
         let state = &relay.state;
-        let officer = Writer {
-            user: "officer-a",
-            role: Role::Officer,
-        };
+        let officer = OFFICER;
         let by = Author::new("officer-a", "phone");
         // A document grows to its bound, not past it.
         let small = Intake {

@@ -43,6 +43,7 @@ use crate::auth::Principal;
 use crate::blobstore::{Upload, UploadError};
 use crate::config::Config;
 use crate::error::{AppError, AppJson, UPLOAD_OFFSET};
+use crate::routes::ranges::{Part, content_headers, etag};
 use crate::routes::{body_limited, openapi, timed};
 use crate::store::{Reservation, now_ms};
 use crate::uploads;
@@ -102,31 +103,6 @@ async fn check_scope(
     }
 }
 
-fn etag(hash: &BlobHash) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header value")
-}
-
-/// Headers of a stored blob.
-fn blob_headers(hash: &BlobHash, length: u64) -> [(header::HeaderName, HeaderValue); 6] {
-    [
-        (header::CONTENT_LENGTH, HeaderValue::from(length)),
-        (header::ETAG, etag(hash)),
-        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        ),
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=31536000, immutable"),
-        ),
-        (
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
-    ]
-}
-
 /// Whether a blob is stored, or how much of an interrupted upload the relay holds.
 #[utoipa::path(
     head,
@@ -163,7 +139,7 @@ async fn head_blob(
     let hash = parse_hash(&raw)?;
     check_scope(&state, principal, hash).await?;
     Ok(match state.blobs.stored_size(&hash).await? {
-        Some(size) => (StatusCode::OK, blob_headers(&hash, size)).into_response(),
+        Some(size) => (StatusCode::OK, content_headers(&hash, size)).into_response(),
         None => {
             let held = state.blobs.partial_size(&hash).await?;
             (
@@ -241,26 +217,13 @@ async fn get_blob(
     if if_none_match(&headers, &hash) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(&hash))]).into_response());
     }
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|value| value.to_str().ok());
-    let (status, start, length) = match parse_range(range, size) {
-        ByteRange::Whole => (StatusCode::OK, 0, size),
-        ByteRange::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
-        ByteRange::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size }),
-    };
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await?;
+    let part = Part::asked(&headers, size)?;
+    if part.start > 0 {
+        file.seek(std::io::SeekFrom::Start(part.start)).await?;
     }
-    let body = Body::from_stream(ReaderStream::new(file.take(length)));
-    let mut response = (status, blob_headers(&hash, length), body).into_response();
-    if status == StatusCode::PARTIAL_CONTENT {
-        let end = start + length - 1;
-        let value = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
-            .expect("digits are a valid header value");
-        response.headers_mut().insert(header::CONTENT_RANGE, value);
-    }
-    Ok(response)
+    let body = Body::from_stream(ReaderStream::new(file.take(part.length)));
+    let response = (part.status(), content_headers(&hash, part.length), body).into_response();
+    Ok(part.label(response))
 }
 
 fn if_none_match(headers: &HeaderMap, hash: &BlobHash) -> bool {
@@ -275,66 +238,6 @@ fn if_none_match(headers: &HeaderMap, hash: &BlobHash) -> bool {
         .split(',')
         .map(|tag| tag.trim().trim_start_matches("W/"))
         .any(|tag| tag == "*" || tag == ours)
-}
-
-/// What part of a blob of a given size a `Range` header asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ByteRange {
-    /// No (usable) range: the whole blob.
-    Whole,
-    /// Bytes `start..=end`, within the blob.
-    Part { start: u64, end: u64 },
-    /// A valid range entirely past the end.
-    Unsatisfiable,
-}
-
-/// Parses a single byte range (RFC 9110 §14.1.2). Multiple ranges and syntax errors
-/// are ignored (the whole blob is sent), as the RFC allows.
-fn parse_range(header: Option<&str>, size: u64) -> ByteRange {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
-        return ByteRange::Whole;
-    };
-    if spec.contains(',') {
-        return ByteRange::Whole;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return ByteRange::Whole;
-    };
-    let number = |s: &str| -> Option<Option<u64>> {
-        let s = s.trim();
-        if s.is_empty() {
-            Some(None)
-        } else if s.bytes().all(|b| b.is_ascii_digit()) {
-            s.parse().ok().map(Some)
-        } else {
-            None
-        }
-    };
-    let (Some(first), Some(last)) = (number(first), number(last)) else {
-        return ByteRange::Whole;
-    };
-    match (first, last) {
-        (Some(start), last) => {
-            if last.is_some_and(|last| last < start) {
-                return ByteRange::Whole;
-            }
-            if start >= size {
-                return ByteRange::Unsatisfiable;
-            }
-            let end = last.map_or(size - 1, |last| last.min(size - 1));
-            ByteRange::Part { start, end }
-        }
-        (None, Some(suffix)) => {
-            if suffix == 0 || size == 0 {
-                return ByteRange::Unsatisfiable;
-            }
-            ByteRange::Part {
-                start: size.saturating_sub(suffix),
-                end: size - 1,
-            }
-        }
-        (None, None) => ByteRange::Whole,
-    }
 }
 
 fn header_u64(headers: &HeaderMap, name: &'static str) -> Result<Option<u64>, AppError> {
@@ -1045,28 +948,6 @@ mod tests {
             .await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(reply.body, bytes);
-    }
-
-    #[test]
-    fn range_parsing() {
-        use ByteRange::*;
-        assert_eq!(parse_range(None, 10), Whole);
-        assert_eq!(
-            parse_range(Some("bytes=0-0"), 10),
-            Part { start: 0, end: 0 }
-        );
-        assert_eq!(parse_range(Some("bytes=3-"), 10), Part { start: 3, end: 9 });
-        assert_eq!(
-            parse_range(Some("bytes=-20"), 10),
-            Part { start: 0, end: 9 }
-        );
-        assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=5-3"), 10), Whole);
-        assert_eq!(parse_range(Some("bytes=a-3"), 10), Whole);
-        assert_eq!(parse_range(Some("items=0-3"), 10), Whole);
-        assert_eq!(parse_range(Some("bytes=-"), 10), Whole);
     }
 
     #[tokio::test]

@@ -1,20 +1,37 @@
-//! `GET /v1/documents`: the documents the caller may read. Answer:
-//! `[{"id", "unit_id", "updated_at", "bytes"}]` (`updated_at` in ms since the Unix epoch,
-//! `bytes` as stored), by ward then id. (Phones get the same on their sync connection:
-//! `GET /v1/sync?listing=`.)
+//! The documents the caller may read, over HTTP:
+//!
+//! - `GET /v1/documents`: `[{"id", "unit_id", "updated_at", "bytes", "snapshot_sha256",
+//!   "snapshot_bytes"}]` (`updated_at` in ms since the Unix epoch, `bytes` as stored), by
+//!   ward then id. (Phones get the same on their sync connection: `GET
+//!   /v1/sync?listing=`.)
+//! - `GET /v1/documents/{id}/snapshot/{sha256}`: the document's stored snapshot (an
+//!   Automerge save) while it is the one of that hash, with single-range support, so a
+//!   phone that lacks the document downloads it like a photo, resuming where a cut
+//!   download stopped, and syncs only what came after. 409 `snapshot_replaced` once the
+//!   relay has compacted the document since (a new listing names the new snapshot).
+//!   A document outside the caller's scope, or none, is 403 either way.
 
 use axum::Json;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use wardcheck_core::blob::BlobHash;
+use wardcheck_core::doc::DocumentId;
 
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::routes::ranges::{Part, content_headers};
 use crate::store::DocumentSummary;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(snapshot))
 }
 
 /// The documents the caller may read, by ward then id.
@@ -34,9 +51,105 @@ async fn list(
     Ok(Json(documents))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct SnapshotAddress {
+    /// The document id (bs58check).
+    id: String,
+    /// The snapshot's SHA-256 as 64 hex digits, as the listing names it.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    sha256: String,
+}
+
+/// A document's stored snapshot, or a single range of it (see the module docs).
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}/snapshot/{sha256}",
+    tag = "documents",
+    params(
+        SnapshotAddress,
+        (
+            "Range" = Option<String>, Header,
+            description = "One byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`); others are \
+                           ignored",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The snapshot",
+            body = [u8],
+            content_type = "application/octet-stream",
+            headers(("ETag" = String, description = "The quoted hash")),
+        ),
+        (
+            status = 206,
+            description = "The range asked for",
+            body = [u8],
+            content_type = "application/octet-stream",
+            headers(("Content-Range" = String, description = "`bytes a-b/size`")),
+        ),
+        (status = 400, description = "`invalid_address`: a malformed id or hash"),
+        (
+            status = 403,
+            description = "`forbidden`: no document of that id in the caller's scope",
+        ),
+        (
+            status = 409,
+            description = "`snapshot_replaced`: the relay compacted the document since; a \
+                           new listing names its snapshot",
+        ),
+        (
+            status = 416,
+            description = "`range_not_satisfiable`: the range starts past the end",
+            headers(("Content-Range" = String, description = "`bytes */size`")),
+        ),
+    ),
+)]
+async fn snapshot(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(SnapshotAddress { id, sha256 }): Path<SnapshotAddress>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let invalid = || AppError::bad_request("invalid_address", "a malformed document id or hash");
+    let id: DocumentId = id.parse().map_err(|_| invalid())?;
+    let hash: BlobHash = sha256.parse().map_err(|_| invalid())?;
+    let replaced = || AppError::Conflict {
+        code: "snapshot_replaced",
+        message: "the relay compacted the document since it listed this snapshot: \
+                  sync again for the new listing",
+    };
+    // Scope and name first, from the row's small columns; then only the bytes asked for.
+    let info = state
+        .db(move |store| {
+            let Some(info) = store.snapshot_info(&id)? else {
+                return Ok(None);
+            };
+            Ok(store
+                .may_access_ward(&principal, &info.unit_id)?
+                .then_some(info))
+        })
+        .await?
+        .ok_or(AppError::Forbidden)?;
+    if info.hash != hash {
+        return Err(replaced());
+    }
+    let part = Part::asked(&headers, info.bytes)?;
+    let (start, length) = (part.start, part.length);
+    let bytes = state
+        .db(move |store| store.snapshot_range(&id, &hash, start, length))
+        .await?
+        .ok_or_else(replaced)?;
+    let headers = content_headers(&hash, part.length);
+    let response = (part.status(), headers, Body::from(bytes)).into_response();
+    Ok(part.label(response))
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;
+    use wardcheck_core::blob::BlobHash;
     use wardcheck_core::doc::DocumentId;
 
     use crate::routes::testing::{TestRelay, authed};
@@ -94,5 +207,68 @@ mod tests {
         let body = reply.json();
         assert_eq!(body[0]["unit_id"], "tran-hung-dao");
         assert!(body[0]["updated_at"].as_i64().unwrap() > 0);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_downloads_by_its_hash_in_ranges_within_scope_only() {
+        let relay = TestRelay::new();
+        let store = &relay.state.store;
+        let id = DocumentId::for_assessment("ngo-may", "2025");
+        let other = DocumentId::for_assessment("an-hung", "2025");
+        store
+            .insert_document(&id, "ngo-may", b"0123456789", b"h", &[], &[])
+            .unwrap();
+        store
+            .insert_document(&other, "an-hung", b"abc", b"h", &[], &[])
+            .unwrap();
+        let token = relay.token("officer-a");
+        let get = |path: String, range: Option<&'static str>| {
+            let mut request = authed("GET", &path, &token);
+            if let Some(range) = range {
+                request = request.header("Range", range);
+            }
+            relay.send(request.body(Default::default()).unwrap())
+        };
+        let listed = get("/v1/documents".into(), None).await.json();
+        let hash = BlobHash::of(b"0123456789");
+        assert_eq!(listed[0]["snapshot_sha256"], hash.to_string());
+        assert_eq!(listed[0]["snapshot_bytes"], 10);
+        let path = format!("/v1/documents/{id}/snapshot/{hash}");
+
+        let whole = get(path.clone(), None).await;
+        assert_eq!(whole.status, StatusCode::OK);
+        assert_eq!(whole.body, b"0123456789");
+        assert_eq!(whole.headers["etag"], format!("\"{hash}\""));
+        let rest = get(path.clone(), Some("bytes=4-")).await;
+        assert_eq!(rest.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(rest.body, b"456789");
+        assert_eq!(rest.headers["content-range"], "bytes 4-9/10");
+        let past = get(path.clone(), Some("bytes=10-")).await;
+        assert_eq!(past.status, StatusCode::RANGE_NOT_SATISFIABLE);
+
+        // Another ward's document, or none: the same 403.
+        let theirs = BlobHash::of(b"abc");
+        let reply = get(format!("/v1/documents/{other}/snapshot/{theirs}"), None).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        let none = DocumentId::for_assessment("ngo-may", "2030");
+        let reply = get(format!("/v1/documents/{none}/snapshot/{hash}"), None).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        let reply = get(format!("/v1/documents/{id}/snapshot/xyz"), None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json()["code"], "invalid_address");
+
+        // Compacted since the listing: the old name is refused, the new listing names
+        // the new snapshot.
+        store
+            .replace_snapshot(&id, &hash, b"compacted", None)
+            .unwrap();
+        let reply = get(path, Some("bytes=4-")).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert_eq!(reply.json()["code"], "snapshot_replaced");
+        let listed = get("/v1/documents".into(), None).await.json();
+        assert_eq!(
+            listed[0]["snapshot_sha256"],
+            BlobHash::of(b"compacted").to_string()
+        );
     }
 }

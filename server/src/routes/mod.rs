@@ -21,6 +21,7 @@ pub(crate) mod documents;
 pub(crate) mod enroll;
 pub(crate) mod health;
 pub(crate) mod openapi;
+pub(crate) mod ranges;
 pub(crate) mod sync;
 
 use std::time::Duration;

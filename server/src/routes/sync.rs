@@ -14,7 +14,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wardcheck_core::sync::listing::{ListedDocument, Listing, MAX_LISTED_DOCUMENTS};
+use wardcheck_core::sync::listing::{
+    ListedDocument, ListedSnapshot, Listing, MAX_LISTED_DOCUMENTS,
+};
 use wardcheck_core::sync::wire::{PeerMetadata, WireMessage};
 use wardcheck_core::sync::{
     DEFAULT_MESSAGE_BUDGET, MIN_MESSAGE_BUDGET, SOCKET_READ_BUFFER, Session,
@@ -53,6 +55,11 @@ struct SyncParams {
     /// before `peer`), given the tag of the listing it holds (empty for none): if that is
     /// the relay's listing still, the tag comes alone.
     listing: Option<String>,
+    /// With `listing`: `1` asks for each document's snapshot too (`[id, bytes, snapshot
+    /// SHA-256, snapshot bytes]` instead of `[id, bytes]`), which a phone that lacks the
+    /// document downloads (`GET /v1/documents/{id}/snapshot/{sha256}`). Phones built
+    /// before snapshots do not ask, and read the listing they know.
+    snapshots: Option<u8>,
 }
 
 /// Opens the document sync (a WebSocket).
@@ -63,7 +70,8 @@ struct SyncParams {
 /// `doc-unavailable`), at most 16 MiB each. The socket must send `join` within 10 s.
 /// Documents outside the caller's scope are `doc-unavailable`, never data. With
 /// `listing`, the relay first sends wardcheck's `wardcheck-documents` message: `tag`,
-/// and `documents` (`[id, bytes]` each) unless the device holds that listing already.
+/// and `documents` (`[id, bytes]` each, or `[id, bytes, snapshot SHA-256, snapshot bytes]`
+/// with `snapshots=1`) unless the device holds that listing already.
 #[utoipa::path(
     get,
     path = "/v1/sync",
@@ -94,6 +102,7 @@ async fn upgrade(
         .clamp(MIN_MESSAGE_BUDGET, DEFAULT_MESSAGE_BUDGET);
     let scope_of = principal.clone();
     let listed = params.listing.is_some();
+    let with_snapshots = params.snapshots == Some(1);
     let (wards, documents) = state
         .db(move |store| {
             let wards = store.wards_in_scope(&scope_of)?;
@@ -116,6 +125,12 @@ async fn upgrade(
         let documents = documents.map(|d| ListedDocument {
             id: d.id,
             bytes: d.bytes,
+            snapshot: (d.snapshot_sha256)
+                .filter(|_| with_snapshots)
+                .map(|hash| ListedSnapshot {
+                    hash,
+                    bytes: d.snapshot_bytes,
+                }),
         });
         WireMessage::Documents(Listing::of(documents.collect()).for_holder(&held)).encode()
     });

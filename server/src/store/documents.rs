@@ -45,6 +45,23 @@ pub struct DocumentSummary {
     /// Its bytes as stored (the compacted state and the changes written since): about
     /// what a device that lacks it fetches.
     pub bytes: u64,
+    /// The SHA-256 of its snapshot (64 hex digits), the name a device downloads it by
+    /// (`null` until the relay has named it: see `RelayStore::open`).
+    #[schema(value_type = Option<String>)]
+    pub snapshot_sha256: Option<BlobHash>,
+    /// The snapshot's bytes.
+    pub snapshot_bytes: u64,
+}
+
+/// What a device that lacks a document needs to know of its stored snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The ward the document belongs to.
+    pub unit_id: String,
+    /// The SHA-256 of the snapshot.
+    pub hash: BlobHash,
+    /// Its size.
+    pub bytes: u64,
 }
 
 impl RelayStore {
@@ -96,6 +113,55 @@ impl RelayStore {
         })
     }
 
+    /// The document's ward and the name and size of its snapshot (not its bytes), or
+    /// `None` if there is no such document.
+    pub fn snapshot_info(&self, id: &DocumentId) -> StoreResult<Option<SnapshotInfo>> {
+        self.read(|tx| {
+            let row = tx
+                .query_row(
+                    "SELECT unit_id, snapshot_hash, length(snapshot) FROM documents
+                     WHERE id = ?1 AND snapshot_hash IS NOT NULL",
+                    [id.to_string()],
+                    |row| Ok((row.get(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
+                )
+                .optional()?;
+            row.map(|(unit_id, hash, bytes)| {
+                Ok(SnapshotInfo {
+                    unit_id,
+                    hash: parse_snapshot_hash(&hash)?,
+                    bytes: bytes.max(0) as u64,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// `length` bytes of the document's snapshot from byte `start` on, while it is the
+    /// one named `hash`; `None` once another replaced it.
+    pub fn snapshot_range(
+        &self,
+        id: &DocumentId,
+        hash: &BlobHash,
+        start: u64,
+        length: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT substr(snapshot, ?3, ?4) FROM documents
+                     WHERE id = ?1 AND snapshot_hash = ?2",
+                    params![
+                        id.to_string(),
+                        hash.to_string(),
+                        i64::try_from(start + 1).unwrap_or(i64::MAX),
+                        i64::try_from(length).unwrap_or(i64::MAX)
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
+    }
+
     /// Stores a new document of ward `unit_id` with its first snapshot, heads and the
     /// blobs it references, in one transaction.
     ///
@@ -123,9 +189,16 @@ impl RelayStore {
                 Some(_) => return Err(StoreError::Invalid("a document belongs to a ward")),
             }
             tx.execute(
-                "INSERT INTO documents (id, unit_id, snapshot, heads, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, unit_id, snapshot, heads, now_ms()],
+                "INSERT INTO documents (id, unit_id, snapshot, snapshot_hash, heads, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    unit_id,
+                    snapshot,
+                    BlobHash::of(snapshot).to_string(),
+                    heads,
+                    now_ms()
+                ],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -186,35 +259,50 @@ impl RelayStore {
             .unwrap_or_else(|| Err(StoreError::Commit("the append was lost".into())))
     }
 
-    /// Compaction: replaces the snapshot with `snapshot` and deletes the chunks up to
-    /// and including `through_seq` (the [`StoredDocument::last_seq`] the snapshot was
-    /// built from), in one transaction. Chunks appended meanwhile are kept, so a
-    /// concurrent [`RelayStore::append_chunk`] is never lost. Heads and `updated_at` do
-    /// not change (the document's content does not). Returns how many chunks went.
+    /// Compaction: replaces the snapshot named `replacing` (the one it was built on) with
+    /// `snapshot` and deletes the chunks up to and including `through_seq` (the
+    /// [`StoredDocument::last_seq`] it was built from), in one transaction. Chunks
+    /// appended meanwhile are kept, so a concurrent [`RelayStore::append_chunk`] is never
+    /// lost; and if another compaction replaced `replacing` meanwhile, nothing changes
+    /// (`Ok(None)`): it may hold changes this one lacks. Heads and `updated_at` do not
+    /// change (the document's content does not). Returns how many chunks went.
     ///
     /// Errors: [`StoreError::UnknownDocument`].
     pub fn replace_snapshot(
         &self,
         id: &DocumentId,
+        replacing: &BlobHash,
         snapshot: &[u8],
         through_seq: Option<i64>,
-    ) -> StoreResult<usize> {
+    ) -> StoreResult<Option<usize>> {
         let id = id.to_string();
         self.write(|tx| {
             let changed = tx.execute(
-                "UPDATE documents SET snapshot = ?2 WHERE id = ?1",
-                params![id, snapshot],
+                "UPDATE documents SET snapshot = ?2, snapshot_hash = ?3
+                 WHERE id = ?1 AND snapshot_hash = ?4",
+                params![
+                    id,
+                    snapshot,
+                    BlobHash::of(snapshot).to_string(),
+                    replacing.to_string()
+                ],
             )?;
             if changed == 0 {
-                return Err(StoreError::UnknownDocument);
+                let exists = tx
+                    .query_row("SELECT 1 FROM documents WHERE id = ?1", [&id], |_| Ok(()))
+                    .optional()?;
+                return match exists {
+                    Some(()) => Ok(None),
+                    None => Err(StoreError::UnknownDocument),
+                };
             }
             let Some(through) = through_seq else {
-                return Ok(0);
+                return Ok(Some(0));
             };
-            Ok(tx.execute(
+            Ok(Some(tx.execute(
                 "DELETE FROM document_chunks WHERE document_id = ?1 AND seq <= ?2",
                 params![id, through],
-            )?)
+            )?))
         })
     }
 
@@ -225,7 +313,8 @@ impl RelayStore {
             let mut stmt = tx.prepare_cached(
                 "SELECT id, unit_id, updated_at, length(snapshot)
                         + (SELECT COALESCE(SUM(length(data)), 0) FROM document_chunks
-                           WHERE document_id = documents.id)
+                           WHERE document_id = documents.id),
+                        snapshot_hash, length(snapshot)
                  FROM documents
                  WHERE unit_id IN (SELECT value FROM json_each(?1))
                  ORDER BY unit_id, id",
@@ -236,11 +325,13 @@ impl RelayStore {
                     row.get::<_, String>(1)?,
                     row.get(2)?,
                     row.get::<_, i64>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, i64>(5)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, unit_id, updated_at, bytes) = row?;
+                let (id, unit_id, updated_at, bytes, hash, snapshot_bytes) = row?;
                 out.push(DocumentSummary {
                     id: id
                         .parse()
@@ -248,6 +339,8 @@ impl RelayStore {
                     unit_id,
                     updated_at,
                     bytes: bytes.max(0) as u64,
+                    snapshot_sha256: hash.as_deref().map(parse_snapshot_hash).transpose()?,
+                    snapshot_bytes: snapshot_bytes.max(0) as u64,
                 });
             }
             Ok(out)
@@ -316,6 +409,33 @@ pub(super) struct QueuedAppend {
     blob_refs: Vec<BlobHash>,
     checks: Vec<EvidenceCheck>,
     done: Arc<Mutex<Option<StoreResult<i64>>>>,
+}
+
+fn parse_snapshot_hash(hash: &str) -> StoreResult<BlobHash> {
+    hash.parse()
+        .map_err(|_| StoreError::Malformed("snapshot hash"))
+}
+
+/// Names the snapshots stored before their hashes were (schema 6), reading one
+/// document at a time, in one transaction.
+pub(super) fn fill_snapshot_hashes(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let ids: Vec<String> = tx
+        .prepare("SELECT id FROM documents WHERE snapshot_hash IS NULL")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        let snapshot: Vec<u8> = tx.query_row(
+            "SELECT snapshot FROM documents WHERE id = ?1",
+            [&id],
+            |row| row.get(0),
+        )?;
+        tx.execute(
+            "UPDATE documents SET snapshot_hash = ?2 WHERE id = ?1",
+            params![id, BlobHash::of(&snapshot).to_string()],
+        )?;
+    }
+    tx.commit()
 }
 
 /// Commits `batch` in one transaction; one result per append, in order.
@@ -481,6 +601,31 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_stored_before_their_names_are_named_when_the_store_opens() {
+        let (dir, store) = temp_store();
+        seed(&store);
+        let id = doc("ngo-may");
+        store
+            .insert_document(&id, "ngo-may", b"snap", b"h0", &[], &[])
+            .unwrap();
+        // As a schema 5 database left it.
+        store
+            .write(|tx| Ok(tx.execute("UPDATE documents SET snapshot_hash = NULL", [])?))
+            .unwrap();
+        assert_eq!(store.snapshot_info(&id).unwrap(), None);
+        let listed = store.documents_for_wards(&["ngo-may".into()]).unwrap();
+        assert_eq!(listed[0].snapshot_sha256, None);
+        drop(store);
+        let store = RelayStore::open(&dir.path().join("relay.sqlite3")).unwrap();
+        let info = store.snapshot_info(&id).unwrap().unwrap();
+        assert_eq!((info.hash, info.bytes), (BlobHash::of(b"snap"), 4));
+        let part = store.snapshot_range(&id, &info.hash, 1, 2).unwrap();
+        assert_eq!(part.as_deref(), Some(&b"na"[..]));
+        let other = BlobHash::of(b"other");
+        assert_eq!(store.snapshot_range(&id, &other, 0, 4).unwrap(), None);
+    }
+
+    #[test]
     fn compaction_keeps_chunks_written_meanwhile() {
         let (_dir, store) = temp_store();
         seed(&store);
@@ -492,13 +637,26 @@ mod tests {
         let seen = store.document(&id).unwrap().unwrap().last_seq;
         // A chunk arrives between reading and compacting.
         store.append_chunk(&id, b"c2", b"h2", &[], &[]).unwrap();
-        assert_eq!(store.replace_snapshot(&id, b"s1", seen).unwrap(), 1);
+        let s0 = BlobHash::of(b"s0");
+        assert_eq!(
+            store.replace_snapshot(&id, &s0, b"s1", seen).unwrap(),
+            Some(1)
+        );
         let stored = store.document(&id).unwrap().unwrap();
         assert_eq!(stored.snapshot, b"s1");
         assert_eq!(stored.chunks, [b"c2".to_vec()]);
         assert_eq!(stored.heads, b"h2");
+        // A slower compaction built on the snapshot replaced meanwhile changes nothing:
+        // it lacks what the other one holds.
+        let last = stored.last_seq;
+        assert_eq!(
+            store.replace_snapshot(&id, &s0, b"stale", last).unwrap(),
+            None
+        );
+        let stored = store.document(&id).unwrap().unwrap();
+        assert_eq!((stored.snapshot, stored.chunks.len()), (b"s1".to_vec(), 1));
         assert!(matches!(
-            store.replace_snapshot(&doc("x"), b"s", None),
+            store.replace_snapshot(&doc("x"), &s0, b"s", None),
             Err(StoreError::UnknownDocument)
         ));
     }

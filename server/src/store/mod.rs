@@ -31,7 +31,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 pub use accounts::{DeviceRecord, Enrolled, NewDevice, UnitKind, UnitRecord, UserRecord};
 pub use console::{ConsoleAccount, ConsoleSessionRecord, SignInAttempt, UnitLocation};
 pub use criteria::{CriteriaSetRecord, MAX_CRITERIA_SET_BYTES, Published};
-pub use documents::{DocumentSummary, StoredDocument};
+pub use documents::{DocumentSummary, SnapshotInfo, StoredDocument};
 pub use evidence::{EvidenceCheck, Verdict};
 pub use partials::{PartialQuota, Reservation};
 
@@ -113,6 +113,7 @@ impl RelayStore {
         writer.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         configure(&writer)?;
         schema::migrate(&mut writer)?;
+        documents::fill_snapshot_hashes(&mut writer)?;
         let reader = Connection::open(path)?;
         configure(&reader)?;
         reader.pragma_update(None, "query_only", true)?;

@@ -8,7 +8,7 @@ use wardcheck_core::migrate::MigrateError;
 use super::OpenStoreError;
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/001_init.sql"),
@@ -16,6 +16,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/003_console.sql"),
     include_str!("migrations/004_partial_uploads.sql"),
     include_str!("migrations/005_criteria_sets.sql"),
+    include_str!("migrations/006_snapshot_hash.sql"),
 ];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
