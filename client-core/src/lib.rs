@@ -63,6 +63,6 @@ mod workspace;
 pub use error::{Error, Result};
 pub use store::BlobInfo;
 pub use workspace::{
-    AssessmentSummary, Enrolment, HeldListing, MAX_FETCHING_BLOB_BYTES, MAX_FETCHING_BYTES,
-    SimilarEvidence, Workspace, WorkspaceConfig,
+    AssessmentSummary, Enrolment, HeldListing, InstalledTemplate, MAX_FETCHING_BLOB_BYTES,
+    MAX_FETCHING_BYTES, SimilarEvidence, Workspace, WorkspaceConfig,
 };

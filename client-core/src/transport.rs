@@ -21,6 +21,7 @@ use interrupt::{interruptible, pause};
 pub use socket::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
 
 mod blobs;
+mod criteria;
 mod documents;
 mod download;
 mod enrolment;
@@ -180,6 +181,12 @@ pub struct SyncReport {
     pub changes_new: u64,
     /// The bytes of those changes, as they came (compressed).
     pub change_bytes_received: u64,
+    /// The bytes of this device's changes in sync messages written whole to the link (the
+    /// relay keeps what reaches it, of a push cut short too; what it took shows in the
+    /// next sync, which sends only what it lacks).
+    pub change_bytes_sent: u64,
+    /// Criteria sets the relay publishes that this device installed in this sync.
+    pub criteria_sets_received: usize,
     /// Documents this device lacked, stored from the relay's snapshots of them (their
     /// changes are counted in `changes_received` and `changes_new`).
     pub snapshots_fetched: usize,
@@ -211,6 +218,8 @@ impl SyncReport {
     /// photos or thumbnails (or pieces of them).
     fn moved_anything(&self) -> bool {
         self.changes_received > 0
+            || self.criteria_sets_received > 0
+            || self.change_bytes_sent > 0
             || self.snapshot_bytes_received > 0
             || self.bytes_uploaded > 0
             || self.blobs_already_there > 0
@@ -410,6 +419,7 @@ pub fn sync_now(
     report.changes_received += received.changes;
     report.changes_new += received.new_changes;
     report.change_bytes_received = received.bytes;
+    report.change_bytes_sent = host.change_bytes_sent();
     // A figure for the app: a store error reading it does not undo the sync's report.
     report.fetching = documents::left_to_fetch(workspace, relay).unwrap_or_default();
     match outcome {
@@ -425,7 +435,8 @@ pub fn sync_now(
 }
 
 /// The documents' part of a sync: the sync connection (this device's changes go first),
-/// then the snapshots of documents it lacks that the listing names (a download cut short
+/// then the criteria sets the listing names that this device lacks, then the snapshots
+/// of documents it lacks that the listing names (a download cut short
 /// goes on from where it stopped), and if any came (or turned out to come by sync
 /// messages), the sync connection once more, for what came after them.
 fn sync_documents(
@@ -436,6 +447,7 @@ fn sync_documents(
     report: &mut SyncReport,
 ) -> Result<(), TransportError> {
     let mut exchanged = documents::exchange(workspace, relay, observer, host)?;
+    criteria::receive_sets(workspace, relay, observer, report)?;
     if snapshots::fetch_missing(workspace, relay, observer, report)? > 0 {
         exchanged = documents::exchange(workspace, relay, observer, host)?;
     }

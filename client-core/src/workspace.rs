@@ -25,7 +25,9 @@ mod edits;
 mod exchange;
 mod photos;
 mod resume;
+mod templates;
 pub use resume::{HeldListing, MAX_FETCHING_BLOB_BYTES, MAX_FETCHING_BYTES};
+pub use templates::InstalledTemplate;
 
 /// How a workspace behaves; [`Default`] suits phones.
 #[derive(Debug, Clone)]
@@ -231,52 +233,6 @@ impl Workspace {
     /// The signed-in user, if any.
     pub fn user(&self) -> Option<String> {
         self.lock().user.clone()
-    }
-
-    /// Installs a template from its JSON (replacing the same id and version).
-    pub fn install_template(&self, json: &str) -> Result<TemplateKey> {
-        let template = Template::from_json(json)?;
-        let key = template.key();
-        let mut inner = self.lock();
-        inner
-            .store
-            .write(|w| w.put_template(&template.id, template.version, &template.to_json()))?;
-        inner.templates.insert(key.clone(), Arc::new(template));
-        Ok(key)
-    }
-
-    /// Every installed template, by id then version.
-    pub fn templates(&self) -> Vec<Arc<Template>> {
-        self.lock().templates.values().cloned().collect()
-    }
-
-    /// Creates `unit`'s assessment for `period` from an installed template.
-    pub fn create_assessment(
-        &self,
-        unit: &Unit,
-        period: &str,
-        template: &TemplateKey,
-    ) -> Result<DocumentId> {
-        let mut inner = self.lock();
-        let template = inner.template(template)?;
-        let assessment = Assessment::create(unit, period, template)?;
-        inner.insert_new(assessment)
-    }
-
-    /// Creates the next period's assessment from `previous` (see
-    /// [`Assessment::create_next`]).
-    pub fn create_next_period(
-        &self,
-        previous: &DocumentId,
-        period: &str,
-        template: &TemplateKey,
-    ) -> Result<DocumentId> {
-        let mut inner = self.lock();
-        let author = inner.author(&self.device_id)?;
-        let template = inner.template(template)?;
-        let next =
-            Assessment::create_next(inner.doc(previous)?, period, template, &author, now_ms())?;
-        inner.insert_new(next)
     }
 
     /// Every assessment in the workspace with its progress.

@@ -14,7 +14,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let workspace = Workspace::open(dir.path().display().to_string())?;
 //! workspace.set_user("officer-1".into())?;
-//! let template = workspace.templates().pop().expect("sample templates");
+//! let template = workspace.templates()?.pop().expect("sample templates").template;
 //! let unit = wardcheck_ffi::WardUnit {
 //!     id: "kontum-ngo-may".into(),
 //!     name: "Công an phường Ngô Mây".into(),

@@ -99,6 +99,30 @@ pub struct Template {
     pub criteria: Vec<Criterion>,
 }
 
+/// An installed criteria set, and where it stands.
+#[derive(uniffi::Record)]
+pub struct InstalledTemplate {
+    /// The set.
+    pub template: Template,
+    /// One of the illustrative samples built into the app, not an official set.
+    pub sample: bool,
+    /// Published by the relay.
+    pub published: bool,
+    /// Retired by the relay: it takes no new assessments.
+    pub retired: bool,
+}
+
+impl From<wardcheck_core::InstalledTemplate> for InstalledTemplate {
+    fn from(t: wardcheck_core::InstalledTemplate) -> Self {
+        Self {
+            template: (*t.template).clone(),
+            sample: t.sample,
+            published: t.published,
+            retired: t.retired,
+        }
+    }
+}
+
 /// Names one version of one template.
 #[uniffi::remote(Record)]
 pub struct TemplateKey {
@@ -449,6 +473,11 @@ pub struct SyncReport {
     pub changes_new: u64,
     /// The bytes of those changes, as they came.
     pub change_bytes_received: u64,
+    /// The bytes of this device's changes in sync messages written whole to the link (the
+    /// relay keeps what reaches it, of a push cut short too).
+    pub change_bytes_sent: u64,
+    /// Criteria sets the relay publishes that this device installed.
+    pub criteria_sets_received: u64,
     /// Assessments this device lacked, stored from the relay's snapshots of them (their
     /// changes are counted above).
     pub snapshots_fetched: u64,
@@ -477,6 +506,8 @@ impl From<CoreSyncReport> for SyncReport {
             changes_received: r.changes_received,
             changes_new: r.changes_new,
             change_bytes_received: r.change_bytes_received,
+            change_bytes_sent: r.change_bytes_sent,
+            criteria_sets_received: r.criteria_sets_received as u64,
             snapshots_fetched: r.snapshots_fetched as u64,
             snapshot_bytes_received: r.snapshot_bytes_received,
             interrupted: r.interrupted,

@@ -7,12 +7,12 @@ use wardcheck_core::blob::BlobHash;
 use wardcheck_core::doc::{
     AssessmentView, Conflict, CriterionView, DocumentId, Evidence, FieldValue, HistoryEntry,
 };
-use wardcheck_core::model::{Action, Progress, Status, Template, TemplateKey};
+use wardcheck_core::model::{Action, Progress, Status, TemplateKey};
 use wardcheck_core::photo::GeoPoint;
 use wardcheck_core::transport::{self, Relay};
 use wardcheck_core::{AssessmentSummary, Workspace as CoreWorkspace};
 
-use crate::records::{EnrolmentInfo, SyncReport, WardUnit};
+use crate::records::{EnrolmentInfo, InstalledTemplate, SyncReport, WardUnit};
 use crate::sync::{Observer, SyncHandle, SyncListener};
 use crate::{WardcheckError, worker};
 
@@ -55,13 +55,15 @@ impl Workspace {
     }
 
     /// Every installed criteria template, by id then version (the two samples on first
-    /// open).
-    pub fn templates(&self) -> Vec<Template> {
-        self.core
-            .templates()
-            .iter()
-            .map(|t| (**t).clone())
-            .collect()
+    /// open; those the relay publishes arrive at sync), marked: sample, published by the
+    /// relay, retired (no new assessments).
+    pub fn templates(&self) -> Result<Vec<InstalledTemplate>> {
+        Ok(self
+            .core
+            .installed_templates()?
+            .into_iter()
+            .map(InstalledTemplate::from)
+            .collect())
     }
 
     /// Installs a template from its JSON; fails with `InvalidTemplate` naming the field

@@ -277,6 +277,10 @@ pub mod fixed {
     /// Sign-ins waiting for a password check ([`crate::passwords`]); more are answered
     /// 503 at once.
     pub const PASSWORD_CHECKS_WAITING: usize = 32;
+    /// Bytes of document snapshots being read or sent at once, in KiB
+    /// ([`crate::routes::documents`]: 64 MiB); a download that would pass it is answered
+    /// 503, to come back in a moment.
+    pub const SNAPSHOT_KIB_IN_FLIGHT: usize = 64 << 10;
     /// The longest wait between two sweeps of expired uploads ([`crate::uploads`]); a
     /// short `partial_upload_ttl` is swept every half of it.
     pub const PARTIAL_SWEEP_EVERY_AT_MOST: std::time::Duration =

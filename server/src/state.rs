@@ -55,6 +55,8 @@ pub struct AppState {
     pub enrolments: Arc<RateLimit>,
     /// The console's password checks ([`Config::password_checks`] at once).
     pub passwords: Arc<PasswordChecks>,
+    /// KiB of document snapshots being read or sent ([`fixed::SNAPSHOT_KIB_IN_FLIGHT`]).
+    pub snapshot_kib: Arc<tokio::sync::Semaphore>,
     /// A random key made at start, for what the relay signs and checks itself (the
     /// console's sign-in form tokens); nothing signed with it outlives a restart.
     pub signing_key: Arc<[u8; 32]>,
@@ -116,6 +118,7 @@ impl AppState {
             sync_admission,
             enrolments,
             passwords,
+            snapshot_kib: Arc::new(tokio::sync::Semaphore::new(fixed::SNAPSHOT_KIB_IN_FLIGHT)),
             signing_key: Arc::new(crate::auth::random_bytes()),
         })
     }

@@ -5,6 +5,7 @@ mod api;
 mod authority;
 mod bounds;
 mod console;
+mod criteria;
 mod interop;
 mod load;
 mod node;

@@ -38,6 +38,7 @@ struct Calls {
     changes_received: u64,
     changes_new: u64,
     change_bytes: u64,
+    change_bytes_sent: u64,
     snapshots: usize,
     snapshot_bytes: u64,
     /// What each report said was left to fetch: (bytes held, of about).
@@ -49,6 +50,7 @@ impl Calls {
         self.changes_received += report.changes_received;
         self.changes_new += report.changes_new;
         self.change_bytes += report.change_bytes_received;
+        self.change_bytes_sent += report.change_bytes_sent;
         self.snapshots += report.snapshots_fetched;
         self.snapshot_bytes += report.snapshot_bytes_received;
         let sum = |f: fn(&FetchingDocument) -> u64| report.fetching.iter().map(f).sum();
@@ -147,6 +149,13 @@ fn push_and_fetch_through_cuts(
     }
     weak_link(&proxy, low, high);
     let a = sync_until_done(a, &mut pushed, 400, u32::MAX);
+    if push_through_cuts && pushed.calls > 1 {
+        // A call cut short after it wrote changes says so, rather than failing.
+        assert!(
+            pushed.interrupted > 0 && pushed.change_bytes_sent > 0,
+            "{pushed:?}"
+        );
+    }
     let (connections, cuts, down) = (proxy.connections(), proxy.cuts(), proxy.bytes_down());
     let mut fetched = Calls::default();
     let b = sync_until_done(b, &mut fetched, 400, 3);

@@ -11,7 +11,10 @@
 //!
 //! Each document comes with the name and size of the relay's snapshot of it: a phone
 //! that lacks the document downloads that snapshot over HTTP, resuming with `Range` where
-//! a cut download stopped, and syncs only the changes after it.
+//! a cut download stopped, and syncs only the changes after it. The listing also names
+//! the criteria sets the relay publishes ([`ListedSet`]), which a phone that lacks one
+//! downloads (`GET /v1/criteria-sets/{id}/{version}`): a new set reaches the phones at
+//! their next sync, and an unchanged listing costs its tag alone.
 //!
 //! [`tag`]: Listing::tag
 
@@ -26,6 +29,12 @@ pub const MAX_LISTED_DOCUMENTS: usize = 100_000;
 
 /// The longest tag a phone takes (it goes back in the URL of its next connection).
 pub const MAX_TAG_BYTES: usize = 64;
+
+/// Most criteria sets a listing may name.
+pub const MAX_LISTED_SETS: usize = 1_000;
+
+/// The longest criteria set id a listing may name, in bytes.
+pub const MAX_SET_ID_BYTES: usize = 128;
 
 /// A document the relay holds and the phone may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,6 +60,19 @@ pub struct ListedSnapshot {
     pub bytes: u64,
 }
 
+/// A criteria set the relay publishes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListedSet {
+    /// Its id.
+    pub id: String,
+    /// Its version.
+    pub version: u32,
+    /// The SHA-256 of its JSON as the relay serves it.
+    pub hash: BlobHash,
+    /// Whether it is retired: it takes no new assessments (those made from it stay).
+    pub retired: bool,
+}
+
 /// The relay's listing for a phone, or only its tag when the phone holds it already.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
@@ -58,14 +80,17 @@ pub struct Listing {
     pub tag: String,
     /// The documents; `None` when the phone's tag was this one (it has them).
     pub documents: Option<Vec<ListedDocument>>,
+    /// The criteria sets (empty with the tag alone, and from relays that list none).
+    pub sets: Vec<ListedSet>,
 }
 
 impl Listing {
-    /// The whole listing of `documents`, tagged.
-    pub fn of(documents: Vec<ListedDocument>) -> Self {
+    /// The whole listing of `documents` and `sets`, tagged.
+    pub fn of(documents: Vec<ListedDocument>, sets: Vec<ListedSet>) -> Self {
         Self {
-            tag: tag_of(&documents),
+            tag: tag_of(&documents, &sets),
             documents: Some(documents),
+            sets,
         }
     }
 
@@ -76,6 +101,7 @@ impl Listing {
             Self {
                 tag: self.tag,
                 documents: None,
+                sets: Vec::new(),
             }
         } else {
             self
@@ -84,7 +110,7 @@ impl Listing {
 }
 
 /// The tag of a listing: 16 hex digits of the SHA-256 of its entries, in order.
-fn tag_of(documents: &[ListedDocument]) -> String {
+fn tag_of(documents: &[ListedDocument], sets: &[ListedSet]) -> String {
     let mut hasher = Sha256::new();
     for document in documents {
         hasher.update(document.id.as_bytes());
@@ -92,6 +118,10 @@ fn tag_of(documents: &[ListedDocument]) -> String {
         if let Some(snapshot) = &document.snapshot {
             hasher.update(snapshot.hash.as_bytes());
         }
+    }
+    for set in sets {
+        hasher.update(set.hash.as_bytes());
+        hasher.update([u8::from(set.retired)]);
     }
     hex::encode(&hasher.finalize()[..8])
 }
@@ -108,19 +138,39 @@ mod tests {
         }
     }
 
+    impl Listing {
+        fn of_documents(documents: Vec<ListedDocument>) -> Self {
+            Self::of(documents, Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_new_or_retired_set_changes_the_tag() {
+        let set = |content: &[u8], retired| ListedSet {
+            id: "model-ward".into(),
+            version: 2026,
+            hash: BlobHash::of(content),
+            retired,
+        };
+        let tag = |sets| Listing::of(vec![listed("a", 10)], sets).tag;
+        assert_ne!(tag(vec![]), tag(vec![set(b"1", false)]));
+        assert_ne!(tag(vec![set(b"1", false)]), tag(vec![set(b"1", true)]));
+        assert_eq!(tag(vec![set(b"1", false)]), tag(vec![set(b"1", false)]));
+    }
+
     #[test]
     fn the_tag_changes_with_any_document_or_size() {
-        let one = Listing::of(vec![listed("a", 10)]);
-        assert_eq!(one.tag, Listing::of(vec![listed("a", 10)]).tag);
-        assert_ne!(one.tag, Listing::of(vec![listed("a", 11)]).tag);
-        assert_ne!(one.tag, Listing::of(vec![listed("b", 10)]).tag);
-        assert_ne!(one.tag, Listing::of(vec![]).tag);
+        let one = Listing::of_documents(vec![listed("a", 10)]);
+        assert_eq!(one.tag, Listing::of_documents(vec![listed("a", 10)]).tag);
+        assert_ne!(one.tag, Listing::of_documents(vec![listed("a", 11)]).tag);
+        assert_ne!(one.tag, Listing::of_documents(vec![listed("b", 10)]).tag);
+        assert_ne!(one.tag, Listing::of_documents(vec![]).tag);
         let snapshot = |seed: &[u8]| ListedSnapshot {
             hash: BlobHash::of(seed),
             bytes: 10,
         };
         let with = |seed: &[u8]| {
-            Listing::of(vec![ListedDocument {
+            Listing::of_documents(vec![ListedDocument {
                 snapshot: Some(snapshot(seed)),
                 ..listed("a", 10)
             }])
@@ -132,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_holder_of_the_same_listing_gets_the_tag_alone() {
-        let listing = Listing::of(vec![listed("a", 10)]);
+        let listing = Listing::of_documents(vec![listed("a", 10)]);
         let tag = listing.tag.clone();
         assert_eq!(listing.clone().for_holder(&tag).documents, None);
         assert_eq!(listing.clone().for_holder("").documents, listing.documents);

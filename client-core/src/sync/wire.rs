@@ -8,7 +8,8 @@ use minicbor::data::Type;
 use minicbor::{Decoder, Encoder};
 
 use super::listing::{
-    ListedDocument, ListedSnapshot, Listing, MAX_LISTED_DOCUMENTS, MAX_TAG_BYTES,
+    ListedDocument, ListedSet, ListedSnapshot, Listing, MAX_LISTED_DOCUMENTS, MAX_LISTED_SETS,
+    MAX_SET_ID_BYTES, MAX_TAG_BYTES,
 };
 use crate::blob::BlobHash;
 use crate::doc::DocumentId;
@@ -117,10 +118,11 @@ pub enum WireError {
     /// A document id that is not bs58check of 16 bytes.
     #[error("invalid document id")]
     BadDocumentId,
-    /// A listing of more than [`MAX_LISTED_DOCUMENTS`] documents, or with a tag of more
-    /// than [`MAX_TAG_BYTES`].
+    /// A listing of more than [`MAX_LISTED_DOCUMENTS`] documents or [`MAX_LISTED_SETS`]
+    /// criteria sets, with a tag of more than [`MAX_TAG_BYTES`] or a set id of more than
+    /// [`MAX_SET_ID_BYTES`].
     #[error(
-        "a listing of more than {MAX_LISTED_DOCUMENTS} documents or a longer tag than {MAX_TAG_BYTES} bytes"
+        "a listing of more than {MAX_LISTED_DOCUMENTS} documents or {MAX_LISTED_SETS} sets, or a longer tag or set id than {MAX_TAG_BYTES} or {MAX_SET_ID_BYTES} bytes"
     )]
     LongListing,
 }
@@ -146,6 +148,7 @@ struct Fields {
     metadata: Option<PeerMetadata>,
     tag: Option<String>,
     documents: Option<Vec<ListedDocument>>,
+    sets: Option<Vec<ListedSet>>,
 }
 
 impl WireMessage {
@@ -168,6 +171,7 @@ impl WireMessage {
                 "peerMetadata" => f.metadata = decode_metadata(&mut d)?,
                 "tag" => f.tag = Some(d.str()?.to_owned()),
                 "documents" => f.documents = Some(decode_listed(&mut d)?),
+                "sets" => f.sets = Some(decode_sets(&mut d)?),
                 _ => d.skip()?,
             }
         }
@@ -247,6 +251,7 @@ impl WireMessage {
                 WireMessage::Documents(Listing {
                     tag,
                     documents: f.documents.take(),
+                    sets: f.sets.take().unwrap_or_default(),
                 })
             }
             _ => WireMessage::Other { kind },
@@ -340,7 +345,8 @@ impl WireMessage {
                 }
             }
             WireMessage::Documents(listing) => {
-                e.map(2 + u64::from(listing.documents.is_some()))?;
+                let sets = !listing.sets.is_empty();
+                e.map(2 + u64::from(listing.documents.is_some()) + u64::from(sets))?;
                 e.str("type")?.str("wardcheck-documents")?;
                 e.str("tag")?.str(&listing.tag)?;
                 if let Some(documents) = &listing.documents {
@@ -353,6 +359,13 @@ impl WireMessage {
                         if let Some(snapshot) = snapshot {
                             e.bytes(snapshot.hash.as_bytes())?.u64(snapshot.bytes)?;
                         }
+                    }
+                }
+                if sets {
+                    e.str("sets")?.array(listing.sets.len() as u64)?;
+                    for set in &listing.sets {
+                        e.array(4)?.str(&set.id)?.u32(set.version)?;
+                        e.bytes(set.hash.as_bytes())?.bool(set.retired)?;
                     }
                 }
             }
@@ -388,6 +401,45 @@ fn decode_versions(d: &mut Decoder<'_>) -> Result<Vec<String>, WireError> {
     Ok(versions)
 }
 
+/// A listing's criteria sets, each `[id, version, SHA-256, retired]`; at most
+/// [`MAX_LISTED_SETS`], their ids at most [`MAX_SET_ID_BYTES`].
+fn decode_sets(d: &mut Decoder<'_>) -> Result<Vec<ListedSet>, WireError> {
+    let n = d
+        .array()?
+        .ok_or(WireError::Cbor("indefinite array".into()))?;
+    if n > MAX_LISTED_SETS as u64 {
+        return Err(WireError::LongListing);
+    }
+    let mut sets = Vec::new();
+    for _ in 0..n {
+        if d.array()? != Some(4) {
+            return Err(WireError::Cbor(
+                "a listed set is [id, version, hash, retired]".into(),
+            ));
+        }
+        let id = d.str()?;
+        if id.len() > MAX_SET_ID_BYTES {
+            return Err(WireError::LongListing);
+        }
+        let id = id.to_owned();
+        let version = d.u32()?;
+        sets.push(ListedSet {
+            id,
+            version,
+            hash: decode_hash(d)?,
+            retired: d.bool()?,
+        });
+    }
+    Ok(sets)
+}
+
+/// A SHA-256 as 32 bytes.
+fn decode_hash(d: &mut Decoder<'_>) -> Result<BlobHash, WireError> {
+    let hash = <[u8; 32]>::try_from(d.bytes()?)
+        .map_err(|_| WireError::Cbor("a hash is 32 bytes".into()))?;
+    Ok(BlobHash::from_bytes(hash))
+}
+
 /// A listing's documents, each `[id, bytes]` or `[id, bytes, snapshot SHA-256, snapshot
 /// bytes]`; at most [`MAX_LISTED_DOCUMENTS`].
 fn decode_listed(d: &mut Decoder<'_>) -> Result<Vec<ListedDocument>, WireError> {
@@ -408,10 +460,8 @@ fn decode_listed(d: &mut Decoder<'_>) -> Result<Vec<ListedDocument>, WireError> 
         let id = d.str()?.parse().map_err(|_| WireError::BadDocumentId)?;
         let bytes = d.u64()?;
         let snapshot = if fields == Some(4) {
-            let hash = <[u8; 32]>::try_from(d.bytes()?)
-                .map_err(|_| WireError::Cbor("a snapshot hash is 32 bytes".into()))?;
             Some(ListedSnapshot {
-                hash: BlobHash::from_bytes(hash),
+                hash: decode_hash(d)?,
                 bytes: d.u64()?,
             })
         } else {
@@ -515,24 +565,33 @@ mod tests {
                 document_id: doc(),
                 reason: Some("only supervisors may approve or return a criterion".into()),
             },
-            WireMessage::Documents(Listing::of(vec![
-                ListedDocument {
-                    id: doc(),
-                    bytes: 36_000,
-                    snapshot: None,
-                },
-                ListedDocument {
-                    id: doc(),
-                    bytes: 36_000,
-                    snapshot: Some(ListedSnapshot {
-                        hash: BlobHash::of(b"snapshot"),
-                        bytes: 30_000,
-                    }),
-                },
-            ])),
+            WireMessage::Documents(Listing::of(
+                vec![
+                    ListedDocument {
+                        id: doc(),
+                        bytes: 36_000,
+                        snapshot: None,
+                    },
+                    ListedDocument {
+                        id: doc(),
+                        bytes: 36_000,
+                        snapshot: Some(ListedSnapshot {
+                            hash: BlobHash::of(b"snapshot"),
+                            bytes: 30_000,
+                        }),
+                    },
+                ],
+                vec![ListedSet {
+                    id: "model-ward-antt".into(),
+                    version: 2026,
+                    hash: BlobHash::of(b"set"),
+                    retired: true,
+                }],
+            )),
             WireMessage::Documents(Listing {
                 tag: "00ff".into(),
                 documents: None,
+                sets: Vec::new(),
             }),
             WireMessage::Error {
                 message: "bad".into(),
@@ -592,9 +651,35 @@ mod tests {
         let long_tag = WireMessage::Documents(Listing {
             tag: "0".repeat(MAX_TAG_BYTES + 1),
             documents: None,
+            sets: Vec::new(),
         });
         assert_eq!(
             WireMessage::decode(&long_tag.encode()),
+            Err(WireError::LongListing)
+        );
+        let long_set_id = WireMessage::Documents(Listing::of(
+            Vec::new(),
+            vec![ListedSet {
+                id: "x".repeat(MAX_SET_ID_BYTES + 1),
+                version: 1,
+                hash: BlobHash::of(b"set"),
+                retired: false,
+            }],
+        ));
+        assert_eq!(
+            WireMessage::decode(&long_set_id.encode()),
+            Err(WireError::LongListing)
+        );
+        let mut e = Encoder::new(Vec::new());
+        e.map(3).unwrap();
+        e.str("type").unwrap().str("wardcheck-documents").unwrap();
+        e.str("tag").unwrap().str("t").unwrap();
+        e.str("sets")
+            .unwrap()
+            .array(MAX_LISTED_SETS as u64 + 1)
+            .unwrap();
+        assert_eq!(
+            WireMessage::decode(&e.into_writer()),
             Err(WireError::LongListing)
         );
     }

@@ -25,6 +25,9 @@ pub struct WorkspaceHost<'a> {
     fetching: HashMap<DocumentId, Automerge>,
     budget: usize,
     received: Received,
+    /// Bytes of changes in the messages generated since the transport last took them.
+    change_bytes_generated: u64,
+    change_bytes_sent: u64,
 }
 
 /// What a host took in from its peer.
@@ -47,6 +50,8 @@ impl<'a> WorkspaceHost<'a> {
             fetching: HashMap::new(),
             budget: super::DEFAULT_MESSAGE_BUDGET,
             received: Received::default(),
+            change_bytes_generated: 0,
+            change_bytes_sent: 0,
         }
     }
 
@@ -64,6 +69,23 @@ impl<'a> WorkspaceHost<'a> {
     /// What this host has taken in so far.
     pub fn received(&self) -> Received {
         self.received
+    }
+
+    /// The bytes of changes in the messages this host generated since the last call: those
+    /// of the frames the session has queued since its outgoing frames were last taken.
+    pub fn take_generated_change_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.change_bytes_generated)
+    }
+
+    /// Counts `bytes` of changes of this host's messages as written whole to the link
+    /// (the transport knows).
+    pub fn count_sent(&mut self, bytes: u64) {
+        self.change_bytes_sent += bytes;
+    }
+
+    /// The bytes of changes of this host's messages written whole to the link so far.
+    pub fn change_bytes_sent(&self) -> u64 {
+        self.change_bytes_sent
     }
 
     fn stored(&self, doc: &DocumentId) -> Result<bool, HostError> {
@@ -188,14 +210,19 @@ impl SyncHost for WorkspaceHost<'_> {
     }
 
     fn generate(&mut self, doc: &DocumentId, state: &mut State) -> Result<Vec<Message>, HostError> {
-        if self.stored(doc)? {
-            return self
-                .workspace
+        let messages = if self.stored(doc)? {
+            (self.workspace)
                 .generate_sync_messages(doc, state, self.budget)
-                .map_err(failed);
-        }
-        let budget = self.budget;
-        Ok(super::generate_bounded(self.arriving(doc)?, state, budget))
+                .map_err(failed)?
+        } else {
+            let budget = self.budget;
+            super::generate_bounded(self.arriving(doc)?, state, budget)
+        };
+        self.change_bytes_generated += (messages.iter())
+            .flat_map(|message| message.changes.iter())
+            .map(|chunk| chunk.len() as u64)
+            .sum::<u64>();
+        Ok(messages)
     }
 
     fn receive(

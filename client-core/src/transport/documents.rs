@@ -192,6 +192,7 @@ impl Talk<'_> {
                 let listing = HeldListing {
                     tag: listing.tag,
                     documents,
+                    sets: listing.sets,
                 };
                 self.workspace
                     .save_relay_listing(&self.relay.base, Some(&listing))?;
@@ -227,9 +228,13 @@ impl Talk<'_> {
         let (relay, observer) = (self.relay, self.observer);
         let mut last_heard = Instant::now();
         loop {
-            for frame in self.session.take_outgoing() {
+            let frames = self.session.take_outgoing();
+            let changes = host.take_generated_change_bytes();
+            for frame in frames {
                 socket::send(socket, frame, observer, relay.retry.idle_timeout)?;
             }
+            // Counted once the whole batch is written (a batch cut short counts nothing).
+            host.count_sent(changes);
             let done = (self.ids.iter())
                 .filter(|id| self.session.status(id) != Some(DocStatus::Syncing))
                 .count();

@@ -142,6 +142,7 @@ mod tests {
                 bytes,
                 snapshot: Some(ListedSnapshot { hash, bytes }),
             }],
+            sets: Vec::new(),
         };
         ws.save_relay_listing(&relay.base, Some(&listing)).unwrap();
         (dir, ws)

@@ -10,7 +10,7 @@ use super::Workspace;
 use crate::blob::BlobHash;
 use crate::doc::DocumentId;
 use crate::error::{Error, Result};
-use crate::sync::listing::ListedDocument;
+use crate::sync::listing::{ListedDocument, ListedSet};
 
 /// The most a document being fetched may take in the store before it reads whole: the
 /// relay's own bound on a stored document (16 MiB).
@@ -43,13 +43,16 @@ fn refused_snapshots_setting(relay: &str) -> String {
 /// How many refused snapshots are remembered per relay (the oldest go first).
 const REMEMBERED_REFUSALS: usize = 64;
 
-/// A relay's listing as kept: its tag and documents.
+/// A relay's listing as kept: its tag, documents and criteria sets.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeldListing {
     /// The tag the relay gave it.
     pub tag: String,
     /// The documents this device may read.
     pub documents: Vec<ListedDocument>,
+    /// The criteria sets the relay publishes.
+    #[serde(default)]
+    pub sets: Vec<ListedSet>,
 }
 
 impl Workspace {

@@ -70,7 +70,9 @@ fun day() = runBlocking {
     expect(phone.enrolment()?.relayUrl == relay) { "enrolment ${phone.enrolment()}" }
 
     // The 2025 assessment from the 2024 template.
-    val template = phone.templates().first { it.version == 2024u }
+    val installed = phone.templates().first { it.template.version == 2024u }
+    expect(installed.sample && !installed.retired) { "the built-in 2024 set is a sample" }
+    val template = installed.template
     expect(template.criteria.size == 20) { "${template.criteria.size} criteria" }
     val assessment = phone.createAssessment(ward, "2025", TemplateKey(template.id, template.version))
     expectThrows<WardcheckException.AlreadyExists>("the same assessment twice") {

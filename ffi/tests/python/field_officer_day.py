@@ -51,7 +51,9 @@ async def day():
     enrolment = await phone.enroll(relay, env("WARDCHECK_CODE_OFFICER"), "Officer's phone")
     assert enrolment.user_id == "officer-a1", enrolment
 
-    template = next(t for t in phone.templates() if t.version == 2024)
+    installed = next(t for t in phone.templates() if t.template.version == 2024)
+    assert installed.sample and not installed.retired, "the built-in 2024 set is a sample"
+    template = installed.template
     assessment = phone.create_assessment(ward, "2025", wc.TemplateKey(id=template.id, version=template.version))
     await expect_error(
         wc.WardcheckError.InvalidPhoto,

@@ -9,14 +9,20 @@
 //!   phone that lacks the document downloads it like a photo, resuming where a cut
 //!   download stopped, and syncs only what came after. 409 `snapshot_replaced` once the
 //!   relay has compacted the document since (a new listing names the new snapshot).
-//!   A document outside the caller's scope, or none, is 403 either way.
+//!   A document outside the caller's scope, or none, is 403 either way. Only the range
+//!   asked for is read, and at most [`crate::config::fixed::SNAPSHOT_KIB_IN_FLIGHT`] of snapshots are
+//!   read or sent at once (503 beyond: again in a moment).
 
 use axum::Json;
-use axum::body::Body;
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
 use serde::Deserialize;
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wardcheck_core::blob::BlobHash;
@@ -104,6 +110,11 @@ struct SnapshotAddress {
             description = "`range_not_satisfiable`: the range starts past the end",
             headers(("Content-Range" = String, description = "`bytes */size`")),
         ),
+        (
+            status = 503,
+            description = "`unavailable`: too many snapshot bytes are on their way; again \
+                           in a moment",
+        ),
     ),
 )]
 async fn snapshot(
@@ -137,13 +148,32 @@ async fn snapshot(
     }
     let part = Part::asked(&headers, info.bytes)?;
     let (start, length) = (part.start, part.length);
+    let kib = u32::try_from(length.div_ceil(1024)).unwrap_or(u32::MAX);
+    let permit = (state.snapshot_kib.clone())
+        .try_acquire_many_owned(kib)
+        .map_err(|_| AppError::Unavailable)?;
     let bytes = state
         .db(move |store| store.snapshot_range(&id, &hash, start, length))
         .await?
         .ok_or_else(replaced)?;
     let headers = content_headers(&hash, part.length);
-    let response = (part.status(), headers, Body::from(bytes)).into_response();
+    let response = (part.status(), headers, held_body(bytes, permit)).into_response();
     Ok(part.label(response))
+}
+
+/// `bytes` as a body sent 64 KiB at a time, `permit` held until the last piece is taken
+/// (the connection writes each before it takes the next).
+fn held_body(bytes: Vec<u8>, permit: OwnedSemaphorePermit) -> Body {
+    const PIECE: usize = 64 << 10;
+    let bytes = Bytes::from(bytes);
+    let pieces = (0..bytes.len()).step_by(PIECE).map(move |at| {
+        let end = (at + PIECE).min(bytes.len());
+        Ok::<_, Infallible>(bytes.slice(at..end))
+    });
+    Body::from_stream(stream::iter(pieces).map(move |piece| {
+        let _held = &permit;
+        piece
+    }))
 }
 
 #[cfg(test)]
@@ -256,6 +286,20 @@ mod tests {
         let reply = get(format!("/v1/documents/{id}/snapshot/xyz"), None).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert_eq!(reply.json()["code"], "invalid_address");
+
+        // Snapshot bytes on their way are bounded: past that, 503 until some are sent.
+        let all = relay.state.snapshot_kib.available_permits() as u32;
+        let taken = relay
+            .state
+            .snapshot_kib
+            .clone()
+            .acquire_many_owned(all)
+            .await;
+        let busy = get(path.clone(), None).await;
+        assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE);
+        drop(taken);
+        assert_eq!(get(path.clone(), None).await.status, StatusCode::OK);
+        assert_eq!(relay.state.snapshot_kib.available_permits(), all as usize);
 
         // Compacted since the listing: the old name is refused, the new listing names
         // the new snapshot.

@@ -17,6 +17,7 @@
 //! a layer shared by an area adds what it answers to the area's description.
 
 pub(crate) mod blobs;
+pub(crate) mod criteria;
 pub(crate) mod documents;
 pub(crate) mod enroll;
 pub(crate) mod health;
@@ -53,6 +54,7 @@ fn public(state: &AppState) -> OpenApiRouter<AppState> {
 fn authenticated(state: &AppState) -> OpenApiRouter<AppState> {
     let config = &state.config;
     let mut router = with_json_limits(documents::router(), config)
+        .merge(criteria::router())
         .merge(blobs::router(config))
         .merge(sync::router())
         .route_layer(middleware::from_fn_with_state(

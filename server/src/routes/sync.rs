@@ -70,8 +70,10 @@ struct SyncParams {
 /// `doc-unavailable`), at most 16 MiB each. The socket must send `join` within 10 s.
 /// Documents outside the caller's scope are `doc-unavailable`, never data. With
 /// `listing`, the relay first sends wardcheck's `wardcheck-documents` message: `tag`,
-/// and `documents` (`[id, bytes]` each, or `[id, bytes, snapshot SHA-256, snapshot bytes]`
-/// with `snapshots=1`) unless the device holds that listing already.
+/// `documents` (`[id, bytes]` each, or `[id, bytes, snapshot SHA-256, snapshot bytes]`
+/// with `snapshots=1`) and `sets`, the criteria sets published (`[id, version, SHA-256,
+/// retired]` each, fetched by `GET /v1/criteria-sets/{id}/{version}`), unless the device
+/// holds that listing already.
 #[utoipa::path(
     get,
     path = "/v1/sync",
@@ -103,15 +105,18 @@ async fn upgrade(
     let scope_of = principal.clone();
     let listed = params.listing.is_some();
     let with_snapshots = params.snapshots == Some(1);
-    let (wards, documents) = state
+    let (wards, documents, sets) = state
         .db(move |store| {
             let wards = store.wards_in_scope(&scope_of)?;
-            let documents = if listed {
-                store.documents_for_wards(&wards)?
+            let (documents, sets) = if listed {
+                (
+                    store.documents_for_wards(&wards)?,
+                    store.listed_criteria_sets()?,
+                )
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
-            Ok((wards, documents))
+            Ok((wards, documents, sets))
         })
         .await?;
     let listing = params.listing.map(|held| {
@@ -132,7 +137,8 @@ async fn upgrade(
                     bytes: d.snapshot_bytes,
                 }),
         });
-        WireMessage::Documents(Listing::of(documents.collect()).for_holder(&held)).encode()
+        let listing = Listing::of(documents.collect(), sets);
+        WireMessage::Documents(listing.for_holder(&held)).encode()
     });
     Ok(ws
         .read_buffer_size(SOCKET_READ_BUFFER)

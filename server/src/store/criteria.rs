@@ -3,7 +3,9 @@
 //! deleted.
 
 use rusqlite::{OptionalExtension, params};
+use wardcheck_core::blob::BlobHash;
 use wardcheck_core::model::{Template, TemplateKey};
+use wardcheck_core::sync::listing::ListedSet;
 
 use super::{RelayStore, StoreError, StoreResult};
 
@@ -61,9 +63,17 @@ impl RelayStore {
                 )),
                 None => {
                     tx.execute(
-                        "INSERT INTO criteria_sets (id, version, json, published_at, published_by)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![template.id, template.version, json, now, by],
+                        "INSERT INTO criteria_sets
+                             (id, version, json, sha256, published_at, published_by)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            template.id,
+                            template.version,
+                            json,
+                            BlobHash::of(json.as_bytes()).to_string(),
+                            now,
+                            by
+                        ],
                     )?;
                     Ok(Published::New)
                 }
@@ -98,6 +108,51 @@ impl RelayStore {
                 });
             }
             Ok(sets)
+        })
+    }
+
+    /// Every published set as phones get it listed (its JSON's SHA-256 and whether it is
+    /// retired), by id then version; sets not named yet (see `RelayStore::open`) are left
+    /// out.
+    pub fn listed_criteria_sets(&self) -> StoreResult<Vec<ListedSet>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, version, sha256, retired_at IS NOT NULL FROM criteria_sets
+                 WHERE sha256 IS NOT NULL ORDER BY id, version",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get(3)?,
+                ))
+            })?;
+            let mut sets = Vec::new();
+            for row in rows {
+                let (id, version, hash, retired) = row?;
+                let hash = (hash.parse()).map_err(|_| StoreError::Malformed("set hash"))?;
+                sets.push(ListedSet {
+                    id,
+                    version,
+                    hash,
+                    retired,
+                });
+            }
+            Ok(sets)
+        })
+    }
+
+    /// The JSON of the published set `key`, as phones download it, or `None`.
+    pub fn criteria_set_json(&self, key: &TemplateKey) -> StoreResult<Option<String>> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT json FROM criteria_sets WHERE id = ?1 AND version = ?2",
+                    params![key.id, key.version],
+                    |row| row.get(0),
+                )
+                .optional()?)
         })
     }
 
@@ -163,6 +218,17 @@ mod tests {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].template, set);
         assert_eq!((listed[0].published_at, listed[0].retired_at), (1, Some(4)));
+        // As phones get it: named by its JSON's SHA-256, retired.
+        let json = store.criteria_set_json(&set.key()).unwrap().unwrap();
+        assert_eq!(json, set.to_json());
+        let phones = store.listed_criteria_sets().unwrap();
+        assert_eq!(phones.len(), 1);
+        assert_eq!(
+            (phones[0].id.as_str(), phones[0].version),
+            ("model-ward-antt", set.version)
+        );
+        assert_eq!(phones[0].hash, BlobHash::of(json.as_bytes()));
+        assert!(phones[0].retired);
         let unknown = TemplateKey {
             id: "none".into(),
             version: 1,

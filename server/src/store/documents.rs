@@ -416,23 +416,30 @@ fn parse_snapshot_hash(hash: &str) -> StoreResult<BlobHash> {
         .map_err(|_| StoreError::Malformed("snapshot hash"))
 }
 
-/// Names the snapshots stored before their hashes were (schema 6), reading one
-/// document at a time, in one transaction.
-pub(super) fn fill_snapshot_hashes(conn: &mut Connection) -> rusqlite::Result<()> {
+/// Names the contents stored before their names were (schema 6): the SHA-256 of each
+/// row's `content` column into its `name` column where that is NULL, reading one row at
+/// a time, in one transaction. (`table`, `content` and `name` are this crate's constants.)
+pub(super) fn name_contents(
+    conn: &mut Connection,
+    table: &str,
+    content: &str,
+    name: &str,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let ids: Vec<String> = tx
-        .prepare("SELECT id FROM documents WHERE snapshot_hash IS NULL")?
+    let rows: Vec<i64> = tx
+        .prepare(&format!("SELECT rowid FROM {table} WHERE {name} IS NULL"))?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for id in ids {
-        let snapshot: Vec<u8> = tx.query_row(
-            "SELECT snapshot FROM documents WHERE id = ?1",
-            [&id],
+    for row in rows {
+        // Text and blobs alike: their bytes.
+        let bytes: Vec<u8> = tx.query_row(
+            &format!("SELECT CAST({content} AS BLOB) FROM {table} WHERE rowid = ?1"),
+            [row],
             |row| row.get(0),
         )?;
         tx.execute(
-            "UPDATE documents SET snapshot_hash = ?2 WHERE id = ?1",
-            params![id, BlobHash::of(&snapshot).to_string()],
+            &format!("UPDATE {table} SET {name} = ?2 WHERE rowid = ?1"),
+            params![row, BlobHash::of(&bytes).to_string()],
         )?;
     }
     tx.commit()
@@ -601,18 +608,24 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_stored_before_their_names_are_named_when_the_store_opens() {
+    fn contents_stored_before_their_names_are_named_when_the_store_opens() {
         let (dir, store) = temp_store();
         seed(&store);
         let id = doc("ngo-may");
         store
             .insert_document(&id, "ngo-may", b"snap", b"h0", &[], &[])
             .unwrap();
-        // As a schema 5 database left it.
+        let set = wardcheck_core::model::sample_templates().remove(0);
+        store.publish_criteria_set(&set, "admin", 1).unwrap();
+        // As a schema 5 database left them.
         store
-            .write(|tx| Ok(tx.execute("UPDATE documents SET snapshot_hash = NULL", [])?))
+            .write(|tx| {
+                tx.execute("UPDATE documents SET snapshot_hash = NULL", [])?;
+                Ok(tx.execute("UPDATE criteria_sets SET sha256 = NULL", [])?)
+            })
             .unwrap();
         assert_eq!(store.snapshot_info(&id).unwrap(), None);
+        assert_eq!(store.listed_criteria_sets().unwrap(), []);
         let listed = store.documents_for_wards(&["ngo-may".into()]).unwrap();
         assert_eq!(listed[0].snapshot_sha256, None);
         drop(store);
@@ -623,6 +636,8 @@ mod tests {
         assert_eq!(part.as_deref(), Some(&b"na"[..]));
         let other = BlobHash::of(b"other");
         assert_eq!(store.snapshot_range(&id, &other, 0, 4).unwrap(), None);
+        let sets = store.listed_criteria_sets().unwrap();
+        assert_eq!(sets[0].hash, BlobHash::of(set.to_json().as_bytes()));
     }
 
     #[test]

@@ -113,7 +113,8 @@ impl RelayStore {
         writer.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         configure(&writer)?;
         schema::migrate(&mut writer)?;
-        documents::fill_snapshot_hashes(&mut writer)?;
+        documents::name_contents(&mut writer, "documents", "snapshot", "snapshot_hash")?;
+        documents::name_contents(&mut writer, "criteria_sets", "json", "sha256")?;
         let reader = Connection::open(path)?;
         configure(&reader)?;
         reader.pragma_update(None, "query_only", true)?;

@@ -16,7 +16,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/003_console.sql"),
     include_str!("migrations/004_partial_uploads.sql"),
     include_str!("migrations/005_criteria_sets.sql"),
-    include_str!("migrations/006_snapshot_hash.sql"),
+    include_str!("migrations/006_content_names.sql"),
 ];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
