@@ -279,7 +279,8 @@ pub mod fixed {
     pub const PASSWORD_CHECKS_WAITING: usize = 32;
     /// Bytes of document snapshots being read or sent at once, in KiB
     /// ([`crate::routes::documents`]: 64 MiB); a download that would pass it is answered
-    /// 503, to come back in a moment.
+    /// 503 (a phone tries it at its next sync). A response's bytes count until it is
+    /// sent: a reader that stops reading holds them until its connection goes.
     pub const SNAPSHOT_KIB_IN_FLIGHT: usize = 64 << 10;
     /// The longest wait between two sweeps of expired uploads ([`crate::uploads`]); a
     /// short `partial_upload_ttl` is swept every half of it.

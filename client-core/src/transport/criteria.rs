@@ -1,7 +1,8 @@
 //! Criteria sets the relay publishes, received at sync: the listing on the sync
 //! connection names each by its SHA-256 (see [`crate::sync::listing`]); a set this phone
 //! lacks is downloaded (`GET /v1/criteria-sets/{id}/{version}`, at most
-//! [`MAX_CRITERIA_SET_BYTES`]), checked against that name and its key, and installed. An
+//! [`MAX_CRITERIA_SET_BYTES`]), checked against that name and its key, and installed, up
+//! to [`MAX_INSTALLED_TEMPLATES`] sets in all and [`MAX_SET_DOWNLOADS_PER_SYNC`] a sync. An
 //! unchanged listing costs nothing more.
 
 use std::io::Read;
@@ -15,10 +16,19 @@ use crate::sync::listing::ListedSet;
 /// The largest criteria set a phone takes, as JSON (the relay publishes none larger).
 pub const MAX_CRITERIA_SET_BYTES: u64 = 256 * 1024;
 
+/// Most criteria sets a phone holds (the programme has a handful): past it, it takes no
+/// more from a relay.
+pub const MAX_INSTALLED_TEMPLATES: usize = 100;
+
+/// Most criteria sets downloaded in one sync (the rest wait for the next): a relay
+/// listing many that are not what it says costs a bounded download each time.
+pub const MAX_SET_DOWNLOADS_PER_SYNC: usize = 16;
+
 /// Keeps which sets the listing held for `relay` publishes and retires, and installs
 /// those this phone lacks, each retried as `relay` says. A set that is not what the
-/// listing names is left out (and logged): the next sync tries again. Only a link that
-/// gives out, a cancel or a local failure ends the call with an error.
+/// listing names (or has an id no URL carries as it is) is refused, logged and never
+/// downloaded again; one the relay fails to serve is left for the next sync. Only a link
+/// that gives out, a cancel or a local failure ends the call with an error.
 pub(super) fn receive_sets(
     workspace: &Workspace,
     relay: &Relay,
@@ -29,31 +39,57 @@ pub(super) fn receive_sets(
         return Ok(());
     };
     workspace.save_published_sets(&listing.sets)?;
+    let refused = workspace.refused_contents(&relay.base)?;
+    let mut downloads = 0;
     for set in &listing.sets {
         let key = TemplateKey {
             id: set.id.clone(),
             version: set.version,
         };
-        if workspace.has_template(&key) {
+        if workspace.has_template(&key) || refused.contains(&set.hash) {
             continue;
         }
+        if workspace.templates().len() >= MAX_INSTALLED_TEMPLATES
+            || downloads == MAX_SET_DOWNLOADS_PER_SYNC
+        {
+            tracing::warn!("criteria sets held or downloaded past their bound: no more now");
+            break;
+        }
+        downloads += 1;
         if observer.is_cancelled() {
             return Err(TransportError::Cancelled);
         }
-        let taken = match relay.retry(observer, || download(relay, observer, set)) {
-            Ok(bytes) => checked(set, &key, &bytes),
-            Err(e @ TransportError::Http { .. }) if !e.is_transient() => Err(e.to_string()),
-            Err(e) => return Err(e),
+        let taken = if !plain_id(&set.id) {
+            Err("an id no URL carries as it is".to_owned())
+        } else {
+            match relay.retry(observer, || download(relay, observer, set)) {
+                Ok(bytes) => checked(set, &key, &bytes),
+                Err(e @ TransportError::Http { .. }) if e.is_transient() => {
+                    tracing::warn!("criteria set {} {}: {e}", set.id, set.version);
+                    continue;
+                }
+                Err(e @ TransportError::Http { .. }) => Err(e.to_string()),
+                Err(e) => return Err(e),
+            }
         };
         match taken {
             Ok(json) => {
                 workspace.install_template(&json)?;
                 report.criteria_sets_received += 1;
             }
-            Err(reason) => tracing::warn!("criteria set {} {}: {reason}", set.id, set.version),
+            Err(reason) => {
+                tracing::warn!("criteria set {} {} refused: {reason}", set.id, set.version);
+                workspace.refuse_content(&relay.base, &set.hash)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Whether a set id goes into a URL as it is: ASCII letters, digits, `.`, `_`, `-`.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && (id.bytes()).all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The body of the listed `set`'s download, read up to one byte past
@@ -171,12 +207,22 @@ mod tests {
             ),
             (huge.clone(), listed_as(&huge)),
         ];
-        for (body, set) in cases {
+        let odd_id = ListedSet {
+            id: "model ward/../x".into(),
+            ..listed_as(json.as_bytes())
+        };
+        for (body, set) in cases
+            .into_iter()
+            .chain([(json.clone().into_bytes(), odd_id)])
+        {
+            let hash = set.hash;
             let (relay, _dir, ws) = listed(body, set);
             let mut report = SyncReport::default();
             receive_sets(&ws, &relay, &(), &mut report).unwrap();
             assert_eq!(report.criteria_sets_received, 0);
             assert_eq!(ws.templates().len(), 2, "only the samples");
+            // Refused: never downloaded again.
+            assert_eq!(ws.refused_contents(&relay.base).unwrap(), [hash]);
         }
     }
 }

@@ -104,7 +104,7 @@ fn sync_session(
         session.expect_peer(peer);
     }
     let here: BTreeSet<DocumentId> = workspace.document_ids()?.into_iter().collect();
-    let refused = workspace.refused_snapshots(&relay.base)?;
+    let refused = workspace.refused_contents(&relay.base)?;
     let listed = (held.iter()).flat_map(|held| synced_by_session(&held.documents, &here, &refused));
     let ids: BTreeSet<DocumentId> = here.iter().copied().chain(listed).collect();
     let mut talk = Talk {
@@ -212,7 +212,7 @@ impl Talk<'_> {
         // What was kept of a document the relay no longer lists is never asked for again.
         self.workspace.forget_fetching_except(&wanted)?;
         self.listed = true;
-        let refused = self.workspace.refused_snapshots(&self.relay.base)?;
+        let refused = self.workspace.refused_contents(&self.relay.base)?;
         let synced = synced_by_session(&documents, &here, &refused).collect();
         self.add(&synced, host)
     }

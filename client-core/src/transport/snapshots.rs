@@ -20,8 +20,9 @@ use crate::{MAX_FETCHING_BYTES, Workspace};
 /// replaced since (a compaction) or no longer shares is skipped: the next listing says
 /// what to fetch instead. A snapshot this phone cannot take (not what its name says, not
 /// the assessment listed, a download the relay refuses) is remembered as refused, and
-/// its document comes by sync messages instead. Only a link that gives out, a cancel or
-/// a local failure ends the call with an error. Returns how many documents the sync
+/// its document comes by sync messages instead; one the relay is too busy to serve (503)
+/// waits for the next sync. Only a link that gives out, a cancel or a local failure ends
+/// the call with an error. Returns how many documents the sync
 /// connection now takes up (stored here, or to fetch by sync messages).
 pub(super) fn fetch_missing(
     workspace: &Workspace,
@@ -32,7 +33,7 @@ pub(super) fn fetch_missing(
     let Some(listing) = workspace.relay_listing(&relay.base)? else {
         return Ok(0);
     };
-    let refused = workspace.refused_snapshots(&relay.base)?;
+    let refused = workspace.refused_contents(&relay.base)?;
     let mut here: BTreeSet<DocumentId> = workspace.document_ids()?.into_iter().collect();
     let missing: Vec<(DocumentId, ListedSnapshot)> = (listing.documents.iter())
         .filter_map(|listed| Some((listed.id, listed.snapshot?)))
@@ -72,10 +73,15 @@ pub(super) fn fetch_missing(
                 report.changes_received += changes;
                 report.changes_new += changes;
             }
+            // The relay busy or failing: this document waits for the next sync.
+            Err(e @ TransportError::Http { .. }) if e.is_transient() => {
+                tracing::warn!(document = %id, "the relay's snapshot {hash}: {e}");
+                continue;
+            }
             Err(e) if !refusable(&e) => return Err(e),
             Err(e) => {
                 tracing::warn!(document = %id, "the relay's snapshot {hash} is refused: {e}");
-                workspace.refuse_snapshot(&relay.base, hash)?;
+                workspace.refuse_content(&relay.base, hash)?;
             }
         }
         taken_up += 1;
@@ -160,7 +166,7 @@ mod tests {
         let mut report = SyncReport::default();
         assert_eq!(fetch_missing(&ws, &relay, &(), &mut report).unwrap(), 0);
         assert_eq!(asked.lock().unwrap().len(), 1, "a 409 is not retried");
-        assert!(ws.refused_snapshots(&relay.base).unwrap().is_empty());
+        assert!(ws.refused_contents(&relay.base).unwrap().is_empty());
     }
 
     #[test]
@@ -171,14 +177,14 @@ mod tests {
         let mut report = SyncReport::default();
         // The document is taken up by the sync connection instead; the call goes on.
         assert_eq!(fetch_missing(&ws, &relay, &(), &mut report).unwrap(), 1);
-        assert_eq!(ws.refused_snapshots(&relay.base).unwrap(), [hash]);
+        assert_eq!(ws.refused_contents(&relay.base).unwrap(), [hash]);
         assert_eq!(
             (report.snapshots_fetched, report.snapshot_bytes_received),
             (0, 5)
         );
         let listing = ws.relay_listing(&relay.base).unwrap().unwrap();
         let here = BTreeSet::new();
-        let refused = ws.refused_snapshots(&relay.base).unwrap();
+        let refused = ws.refused_contents(&relay.base).unwrap();
         let synced: Vec<_> = synced_by_session(&listing.documents, &here, &refused).collect();
         assert_eq!(synced, [listing.documents[0].id]);
         // Not asked for again.

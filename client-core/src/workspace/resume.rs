@@ -35,9 +35,10 @@ fn listing_setting(relay: &str) -> String {
     format!("relay-listing:{relay}")
 }
 
-/// The setting that holds the snapshots of `relay` this device could not take.
-fn refused_snapshots_setting(relay: &str) -> String {
-    format!("relay-refused-snapshots:{relay}")
+/// The setting that holds the contents (snapshots, criteria sets) of `relay` this device
+/// could not take.
+fn refused_contents_setting(relay: &str) -> String {
+    format!("relay-refused:{relay}")
 }
 
 /// How many refused snapshots are remembered per relay (the oldest go first).
@@ -114,23 +115,24 @@ impl Workspace {
         })
     }
 
-    /// The snapshots `relay` listed that this device could not take (not an assessment
-    /// it may store, or not what their names say): their documents come by sync messages
-    /// instead (see [`crate::sync::listing`]).
-    pub fn refused_snapshots(&self, relay: &str) -> Result<Vec<BlobHash>> {
+    /// The contents `relay` listed that this device could not take, by their SHA-256: a
+    /// snapshot that is not an assessment it may store, or not what its name says (its
+    /// document comes by sync messages instead), a criteria set that is not what the
+    /// listing says (see [`crate::sync::listing`]). None is downloaded again.
+    pub fn refused_contents(&self, relay: &str) -> Result<Vec<BlobHash>> {
         let value = self
             .lock()
             .store
-            .setting(&refused_snapshots_setting(relay))?;
+            .setting(&refused_contents_setting(relay))?;
         Ok(value
             .and_then(|value| serde_json::from_str(&value).ok())
             .unwrap_or_default())
     }
 
-    /// Remembers that the snapshot named `hash` could not be taken (see
-    /// [`Workspace::refused_snapshots`]), with the last [`REMEMBERED_REFUSALS`] others.
-    pub fn refuse_snapshot(&self, relay: &str, hash: &BlobHash) -> Result<()> {
-        let mut refused = self.refused_snapshots(relay)?;
+    /// Remembers that the content named `hash` could not be taken (see
+    /// [`Workspace::refused_contents`]), with the last [`REMEMBERED_REFUSALS`] others.
+    pub fn refuse_content(&self, relay: &str, hash: &BlobHash) -> Result<()> {
+        let mut refused = self.refused_contents(relay)?;
         if refused.contains(hash) {
             return Ok(());
         }
@@ -138,7 +140,7 @@ impl Workspace {
         let excess = refused.len().saturating_sub(REMEMBERED_REFUSALS);
         refused.drain(..excess);
         let value = serde_json::to_string(&refused).unwrap_or_default();
-        let key = refused_snapshots_setting(relay);
+        let key = refused_contents_setting(relay);
         self.lock().store.write(|w| w.set_setting(&key, &value))
     }
 

@@ -53,8 +53,7 @@ fn public(state: &AppState) -> OpenApiRouter<AppState> {
 /// merged here too, without the timeout layer (its connections live long).
 fn authenticated(state: &AppState) -> OpenApiRouter<AppState> {
     let config = &state.config;
-    let mut router = with_json_limits(documents::router(), config)
-        .merge(criteria::router())
+    let mut router = with_json_limits(documents::router().merge(criteria::router()), config)
         .merge(blobs::router(config))
         .merge(sync::router())
         .route_layer(middleware::from_fn_with_state(

@@ -47,6 +47,12 @@ impl RelayStore {
         now: i64,
     ) -> StoreResult<Published> {
         let json = template.to_json();
+        if json.len() > MAX_CRITERIA_SET_BYTES {
+            // What phones download is this text: they take none larger.
+            return Err(StoreError::Invalid(
+                "the criteria set takes more than 256 KiB as published",
+            ));
+        }
         self.write(|tx| {
             let stored: Option<String> = tx
                 .query_row(

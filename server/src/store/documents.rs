@@ -416,7 +416,7 @@ fn parse_snapshot_hash(hash: &str) -> StoreResult<BlobHash> {
         .map_err(|_| StoreError::Malformed("snapshot hash"))
 }
 
-/// Names the contents stored before their names were (schema 6): the SHA-256 of each
+/// Names the contents stored before their names were (schemas 6 and 7): the SHA-256 of each
 /// row's `content` column into its `name` column where that is NULL, reading one row at
 /// a time, in one transaction. (`table`, `content` and `name` are this crate's constants.)
 pub(super) fn name_contents(

@@ -8,7 +8,7 @@ use wardcheck_core::migrate::MigrateError;
 use super::OpenStoreError;
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/001_init.sql"),
@@ -16,7 +16,8 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     include_str!("migrations/003_console.sql"),
     include_str!("migrations/004_partial_uploads.sql"),
     include_str!("migrations/005_criteria_sets.sql"),
-    include_str!("migrations/006_content_names.sql"),
+    include_str!("migrations/006_snapshot_hash.sql"),
+    include_str!("migrations/007_criteria_set_names.sql"),
 ];
 
 /// Brings the database to [`VERSION`], or refuses one written by a newer build.
